@@ -1,0 +1,64 @@
+// Package component holds what every vpcflow component (source, stage,
+// sink) is given by the engine and the optional interfaces it may
+// implement.
+package component
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Settings is what the engine injects into a component. Config is what the
+// user writes; Settings is what code provides.
+type Settings struct {
+	// ID is the component's id in the config file.
+	ID string
+	// Logger is never nil after Normalize; it already carries the id.
+	Logger *slog.Logger
+	// Registerer receives the component's metrics; never nil after Normalize.
+	Registerer prometheus.Registerer
+	// TracerProvider is never nil after Normalize.
+	TracerProvider trace.TracerProvider
+}
+
+// Normalize replaces nil fields by no-op values.
+func (s Settings) Normalize() Settings {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Registerer == nil {
+		s.Registerer = prometheus.NewRegistry()
+	}
+	if s.TracerProvider == nil {
+		s.TracerProvider = noop.NewTracerProvider()
+	}
+	return s
+}
+
+// Validator is implemented by configs that can check themselves. Errors
+// name the offending key; the engine prefixes the component.
+type Validator interface {
+	Validate() error
+}
+
+// Starter is implemented by components with background work started after
+// construction and before data flows.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Closer is implemented by stages that hold resources. Sources and sinks
+// always have Close.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Readier is implemented by components that know whether they are ready
+// (connected); /readyz reports not ready while any says false.
+type Readier interface {
+	Ready() bool
+}
