@@ -1,0 +1,139 @@
+package encoding
+
+import (
+	"math/bits"
+	"strconv"
+	"unsafe"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+)
+
+// jsonEncoder writes one JSON object per record (encoding json).
+type jsonEncoder struct{ opts Options }
+
+// fieldAt is a present field and where its text starts in the line.
+type fieldAt struct {
+	off int
+	f   flowlog.Field
+}
+
+func (e jsonEncoder) AppendRecord(dst []byte, r *flowlog.Record) []byte {
+	// Collect the present fields with their offsets in the line, then sort
+	// them by offset: that is the format's order. Enum order is the default
+	// format's order, so the insertion sort does no work in the common case.
+	var fs [flowlog.NumFields]fieldAt
+	n := 0
+	for set := uint64(r.Present); set != 0; set &= set - 1 {
+		f := flowlog.Field(bits.TrailingZeros64(set))
+		if f >= flowlog.NumFields {
+			break
+		}
+		fs[n] = fieldAt{off: textOffset(r, f), f: f}
+		for j := n; j > 0 && fs[j-1].off > fs[j].off; j-- {
+			fs[j-1], fs[j] = fs[j], fs[j-1]
+		}
+		n++
+	}
+
+	dst = append(dst, '{')
+	comma := false
+	for _, fa := range fs[:n] {
+		dst = appendKey(dst, fa.f.String(), comma)
+		comma = true
+		dst = appendFieldValue(dst, r, fa.f)
+	}
+
+	o, eni := r.Origin, r.ENI
+	if !r.Has(flowlog.FAccountID) {
+		acct := ""
+		if o != nil {
+			acct = o.Account
+		}
+		if acct == "" && eni != nil {
+			acct = eni.AccountID
+		}
+		dst, comma = appendOptString(dst, "account-id", acct, comma)
+	}
+	if !r.Has(flowlog.FRegion) && o != nil {
+		dst, comma = appendOptString(dst, "region", o.Region, comma)
+	}
+	if eni != nil {
+		if !r.Has(flowlog.FVPCID) {
+			dst, comma = appendOptString(dst, "vpc-id", eni.VPCID, comma)
+		}
+		if !r.Has(flowlog.FSubnetID) {
+			dst, comma = appendOptString(dst, "subnet-id", eni.SubnetID, comma)
+		}
+		if !r.Has(flowlog.FInstanceID) {
+			dst, comma = appendOptString(dst, "instance-id", eni.InstanceID, comma)
+		}
+		dst, comma = appendOptString(dst, "aws-region", eni.Region, comma)
+		dst, comma = appendOptString(dst, "availability-zone", eni.AvailabilityZone, comma)
+		dst, comma = appendOptString(dst, "interface-type", eni.InterfaceType, comma)
+		dst = appendKey(dst, "security-group-ids", comma)
+		comma = true
+		dst = appendStringArray(dst, eni.SecurityGroupIDs)
+	}
+	if r.Direction != flowlog.DirUnknown {
+		dst, comma = appendOptString(dst, "direction", r.Direction.String(), comma)
+	}
+	if e.opts.IncludeLogInfo && o != nil && o.LogGroup != "" {
+		dst, comma = appendOptString(dst, "log-group", o.LogGroup, comma)
+		dst, _ = appendOptString(dst, "log-stream", o.LogStream, comma)
+	}
+	return append(dst, '}', '\n')
+}
+
+// textOffset returns where field f's text starts in r.Raw (0 when it cannot
+// tell).
+func textOffset(r *flowlog.Record, f flowlog.Field) int {
+	t := r.Text(f)
+	if cap(t) == 0 || len(r.Raw) == 0 {
+		return 0
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(t))) - uintptr(unsafe.Pointer(unsafe.SliceData(r.Raw)))
+	if off > uintptr(len(r.Raw)) {
+		return 0
+	}
+	return int(off)
+}
+
+// appendFieldValue appends the JSON value of the present field f.
+func appendFieldValue(dst []byte, r *flowlog.Record, f flowlog.Field) []byte {
+	switch f.Kind() {
+	case flowlog.KindInt:
+		switch f {
+		case flowlog.FPackets:
+			return strconv.AppendUint(dst, r.Packets, 10)
+		case flowlog.FBytes:
+			return strconv.AppendUint(dst, r.Bytes, 10)
+		case flowlog.FPacketsLostNoRoute, flowlog.FPacketsLostBlackhole,
+			flowlog.FPacketsLostMTUExceeded, flowlog.FPacketsLostTTLExpired:
+			return strconv.AppendUint(dst, r.PacketsLost[f-flowlog.FPacketsLostNoRoute], 10)
+		}
+		v, _ := r.Int(f)
+		return strconv.AppendInt(dst, v, 10)
+	case flowlog.KindAddr:
+		a, _ := r.Addr(f)
+		if !a.IsValid() {
+			return appendQuoted(dst, r.Text(f))
+		}
+		dst = append(dst, '"')
+		dst = a.AppendTo(dst)
+		return append(dst, '"')
+	}
+	return appendQuoted(dst, r.Text(f))
+}
+
+// appendOptString appends ,"key":"v" when v is not empty.
+func appendOptString(dst []byte, key, v string, comma bool) ([]byte, bool) {
+	if v == "" {
+		return dst, comma
+	}
+	dst = appendKey(dst, key, comma)
+	return appendQuotedString(dst, v), true
+}
+
+func (e jsonEncoder) AppendFailure(dst []byte, f *flowlog.Failure) []byte {
+	return appendFailureJSON(dst, f)
+}
