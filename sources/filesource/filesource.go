@@ -1,0 +1,267 @@
+package filesource
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources"
+)
+
+var _ sources.Source = (*Source)(nil)
+
+// NewFactory returns the factory of the `file` source.
+func NewFactory() sources.Factory {
+	return sources.Factory{
+		Type:             "file",
+		NewDefaultConfig: func() any { return NewDefaultConfig() },
+		Create: func(_ context.Context, cfg any, set component.Settings) (sources.Source, error) {
+			return New(*cfg.(*Config), set)
+		},
+	}
+}
+
+// Source reads flow-log lines from files.
+type Source struct {
+	cfg   Config
+	set   component.Settings
+	files []string
+	stdin io.Reader
+
+	idx    int
+	cur    *input
+	pool   sync.Pool
+	nacked atomic.Int64
+	closed atomic.Bool
+}
+
+type input struct {
+	name   string
+	f      io.Closer
+	br     *bufio.Reader
+	origin *flowlog.Origin
+	line   int
+	eof    bool
+}
+
+// New builds a file source. The glob is expanded now: files created later
+// are not read.
+func New(cfg Config, set component.Settings) (*Source, error) {
+	set = set.Normalize()
+	s := &Source{cfg: cfg, set: set}
+	if cfg.Path == "-" {
+		s.files = []string{"-"}
+		s.stdin = os.Stdin
+	} else {
+		matches, err := filepath.Glob(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("path: %w", err)
+		}
+		if len(matches) == 0 {
+			if _, err := os.Stat(cfg.Path); err != nil {
+				return nil, fmt.Errorf("path: %w", err)
+			}
+			matches = []string{cfg.Path}
+		}
+		sort.Strings(matches)
+		s.files = matches
+	}
+	return s, nil
+}
+
+// SetStdin replaces standard input (for tests).
+func (s *Source) SetStdin(r io.Reader) { s.stdin = r }
+
+func (s *Source) open(name string) (*input, error) {
+	var r io.Reader
+	var c io.Closer
+	if name == "-" {
+		r = s.stdin
+		name = "stdin"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		r, c = f, f
+	}
+	br := bufio.NewReaderSize(r, 256<<10)
+	magic, _ := br.Peek(2)
+	in := &input{name: name, f: c, origin: &flowlog.Origin{Name: name}}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			if c != nil {
+				c.Close()
+			}
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		br = bufio.NewReaderSize(zr, 256<<10)
+	}
+	in.br = br
+	return in, nil
+}
+
+func (s *Source) newBatch() *flowlog.Batch {
+	if b, ok := s.pool.Get().(*flowlog.Batch); ok {
+		return b
+	}
+	return &flowlog.Batch{
+		Records: make([]flowlog.Record, 0, s.cfg.BatchRecords),
+		Buf:     make([]byte, 0, s.cfg.BatchRecords*128),
+	}
+}
+
+// Read returns the next batch of lines, ErrEndOfInput after the last file.
+func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if s.cur == nil {
+			if s.idx >= len(s.files) {
+				return nil, nil, sources.ErrEndOfInput
+			}
+			name := s.files[s.idx]
+			s.idx++
+			in, err := s.open(name)
+			if err != nil {
+				// Unreadable input: report it and go on with the next file.
+				b := s.newBatch()
+				b.Partition = name
+				b.Fail(s.set.ID, err, nil, &flowlog.Origin{Name: name})
+				s.set.Logger.Error("cannot read input", "file", name, "error", err)
+				return b, s.ackFunc(b), nil
+			}
+			s.cur = in
+		}
+		b := s.fill(s.cur)
+		if s.cur.eof {
+			if s.cur.f != nil {
+				s.cur.f.Close()
+			}
+			s.cur = nil
+		}
+		if len(b.Records) == 0 && len(b.Failed) == 0 {
+			b.Reset()
+			s.pool.Put(b)
+			continue
+		}
+		return b, s.ackFunc(b), nil
+	}
+}
+
+func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
+	var once atomic.Bool
+	return func(_ context.Context, err error) error {
+		if once.Swap(true) {
+			return errors.New("filesource: batch acknowledged twice")
+		}
+		if err != nil {
+			s.nacked.Add(1)
+		}
+		// The engine no longer holds the batch: recycle it.
+		b.Reset()
+		s.pool.Put(b)
+		return nil
+	}
+}
+
+// fill reads up to BatchRecords lines of in into a batch.
+func (s *Source) fill(in *input) *flowlog.Batch {
+	b := s.newBatch()
+	b.Partition = in.name
+	max := s.cfg.BatchRecords
+	// Lines are copied into b.Buf; Raw slices are fixed up once the buffer
+	// stops moving (after the batch is complete), via offsets.
+	type span struct{ off, n int }
+	var spans [64]span
+	offs := spans[:0]
+	if cap(b.Buf) < max*128 {
+		b.Buf = make([]byte, 0, max*128)
+	}
+	for len(offs) < max {
+		line, err := in.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the reader's buffer: gather it up to the cap.
+			long := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = in.br.ReadSlice('\n')
+				if len(long) < s.cfg.MaxLineBytes {
+					long = append(long, line...)
+				}
+			}
+			in.line++
+			if len(long) > s.cfg.MaxLineBytes {
+				b.Fail(s.set.ID, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", in.name, in.line, s.cfg.MaxLineBytes), long[:min(len(long), 256)], in.origin)
+				if err != nil {
+					s.endInput(in, b, err)
+					break
+				}
+				continue
+			}
+			line = long
+		} else if len(line) > 0 || err == nil {
+			in.line++
+		}
+		if t := trim(line); len(t) > 0 {
+			off := len(b.Buf)
+			b.Buf = append(b.Buf, t...)
+			offs = append(offs, span{off, len(t)})
+		}
+		if err != nil {
+			s.endInput(in, b, err)
+			break
+		}
+	}
+	for _, sp := range offs {
+		b.Records = append(b.Records, flowlog.Record{Raw: b.Buf[sp.off : sp.off+sp.n : sp.off+sp.n], Origin: in.origin})
+	}
+	return b
+}
+
+func (s *Source) endInput(in *input, b *flowlog.Batch, err error) {
+	in.eof = true
+	if err == io.EOF {
+		return
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%s: truncated after line %d: %w", in.name, in.line, err)
+	} else {
+		err = fmt.Errorf("%s: read error after line %d: %w", in.name, in.line, err)
+	}
+	b.Fail(s.set.ID, err, nil, in.origin)
+	s.set.Logger.Error("input damaged; records before the damage are delivered", "file", in.name, "line", in.line, "error", err)
+}
+
+func trim(line []byte) []byte {
+	line = bytes.TrimRight(line, "\r\n")
+	return bytes.Trim(line, " \t\r")
+}
+
+// Close releases the open file. Nacked batches (not delivered when the
+// pipeline stopped) are reported as an error.
+func (s *Source) Close(context.Context) error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.cur != nil && s.cur.f != nil {
+		s.cur.f.Close()
+		s.cur = nil
+	}
+	if n := s.nacked.Load(); n > 0 {
+		s.set.Logger.Warn("batches were not delivered", "batches", n)
+	}
+	return nil
+}
