@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -33,6 +34,13 @@ func appendQuotedString(dst []byte, s string) []byte {
 func appendEscaped(dst, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip 8 plain ASCII bytes at a time.
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if safe[b] {
 			i++
@@ -71,6 +79,22 @@ func appendEscaped(dst, s []byte) []byte {
 		start = i
 	}
 	return append(dst, s[start:]...)
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of x are all safe ASCII: none below
+// 0x20, none '"' or '\\', none with the top bit set.
+func plain8(x uint64) bool {
+	ctl := (x - 0x20*lsb) & ^x
+	quote := x ^ ('"' * lsb)
+	quote = (quote - lsb) & ^quote
+	bs := x ^ ('\\' * lsb)
+	bs = (bs - lsb) & ^bs
+	return (ctl|quote|bs|x)&msb == 0
 }
 
 // appendKey appends ,"key": (or "key": first, when comma is false). key
