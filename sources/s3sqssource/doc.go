@@ -1,0 +1,47 @@
+// Package s3sqssource implements the s3_sqs source: VPC flow-log objects
+// written to S3, announced by S3 event notifications on an SQS queue.
+//
+// Notifications are long-polled by several receivers, in any of the shapes
+// they reach a queue: an S3 event (Records[].s3), the same wrapped in an
+// SNS notification, or an EventBridge "Object Created" event. s3:TestEvent
+// and events other than object creations are deleted and counted; object
+// keys are URL-decoded; key_prefix / key_suffix filter objects.
+//
+// Each announced object is streamed with GetObject and never held whole in
+// memory: gzip or plain text is split into lines, Parquet objects are read
+// row group by row group through ranged GETs and rendered as text lines
+// preceded by a header line naming the columns. Every line becomes a
+// record with only Raw and Origin set (Origin.Name = s3://bucket/key, and
+// Account and Region from the key when it follows AWS's layout). Header
+// lines are handed out like any line: the parse_flowlog stage with
+// `format: auto` reads each object's format from them, so pipelines reading
+// S3 use `format: auto`. Batches of one object share its Partition and are
+// handed out in order; a bounded hand-off means a producer waits while the
+// engine is behind, so a 75 MB object costs a few batches of memory.
+//
+// # Acknowledgement
+//
+// The SQS message is deleted only once every batch of every one of its
+// objects was acknowledged with ack(nil). The first ack(err) stops reading
+// the message's objects and, once its other batches are settled, makes it
+// visible again (visibility 0) so that it is delivered again. While a
+// message is in flight its visibility is extended every half
+// visibility_timeout. Close stops receiving and makes every unfinished
+// message visible again; after a crash they come back when their
+// visibility timeout expires. Duplicates are possible, loss is not.
+//
+// # Failures
+//
+// An object that cannot be read to its end — NoSuchKey, AccessDenied, a
+// corrupt gzip stream or Parquet file, more than max_object_bytes once
+// decompressed — sends its message to the dead letter: moved to
+// dead_letter_queue_url when set (with a vpcflow_error message attribute
+// naming bucket, key and reason), otherwise left on the queue, invisible
+// for a full visibility timeout, for the queue's redrive policy. Records
+// read before the damage are delivered; the failure is logged with bucket
+// and key, counted in vpcflow_s3sqs_objects_total{outcome}, and put in the
+// object's last batch (Batch.Failed) so it reaches the source's .errors
+// output. Transient errors (network, throttling, 5xx) make the message
+// visible again after a backoff. A line longer than max_line_bytes goes to
+// Batch.Failed and the rest of the object flows.
+package s3sqssource

@@ -1,0 +1,100 @@
+package s3sqssource
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/sources"
+)
+
+// Type is the value of the `type:` key that selects this source.
+const Type = "s3_sqs"
+
+// NewFactory returns the factory of the s3_sqs source.
+func NewFactory() sources.Factory {
+	return sources.Factory{
+		Type:             Type,
+		NewDefaultConfig: func() any { return NewDefaultConfig() },
+		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("s3sqssource: config is %T, want *s3sqssource.Config", cfg)
+			}
+			return New(ctx, c, set)
+		},
+	}
+}
+
+// New builds the source and its SQS and S3 clients from the SDK's default
+// configuration chain (environment, shared files, web identity, instance
+// and task roles; AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS and
+// AWS_ENDPOINT_URL_S3 are honoured), then region, endpoints and role_arn
+// from cfg. Nothing is called until Start or the first Read.
+func New(ctx context.Context, cfg *Config, set component.Settings) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("s3sqssource: %w", err)
+	}
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3sqssource: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = regionFromQueueURL(cfg.QueueURL)
+	}
+	if cfg.RoleARN != "" {
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN))
+	}
+	sqsEndpoint, s3Endpoint := firstNonEmpty(cfg.SQSEndpoint, cfg.Endpoint), firstNonEmpty(cfg.S3Endpoint, cfg.Endpoint)
+	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		if sqsEndpoint != "" {
+			o.BaseEndpoint = aws.String(sqsEndpoint)
+		}
+	})
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = cfg.ForcePathStyle
+		if s3Endpoint != "" {
+			o.BaseEndpoint = aws.String(s3Endpoint)
+		}
+	})
+	return newSource(cfg, set, sq, s3c)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// regionFromQueueURL returns the region named by a queue URL's host
+// (sqs.eu-west-1.amazonaws.com, eu-west-1.queue.amazonaws.com), or "".
+func regionFromQueueURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	labels := strings.Split(pu.Hostname(), ".")
+	for i, l := range labels {
+		if l == "sqs" && i+1 < len(labels) && isRegion(labels[i+1]) {
+			return labels[i+1]
+		}
+		if l == "queue" && i > 0 && isRegion(labels[i-1]) {
+			return labels[i-1]
+		}
+	}
+	return ""
+}
