@@ -1,0 +1,69 @@
+package eni
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+)
+
+var (
+	nodata   = []byte("NODATA")
+	skipdata = []byte("SKIPDATA")
+	ingress  = []byte("ingress")
+	egress   = []byte("egress")
+)
+
+// directionLocked decides the direction of r relative to its interface e
+// (nil when unknown). The caller holds s.mu (read). In order:
+//
+//  1. NODATA and SKIPDATA records have no direction.
+//  2. internal: one end is an address of e and the other end is an address
+//     of e too, or of a known interface (a live cache entry) of e's subnet.
+//  3. flow-direction (version 5), when present: ingress is inbound, egress
+//     is outbound.
+//  4. inbound when dstaddr is one of e's addresses (primary or secondary
+//     private IPv4, IPv6), outbound when srcaddr is.
+//  5. otherwise unknown: no direction is guessed.
+func (s *store) directionLocked(r *flowlog.Record, e *flowlog.ENI, now int64) flowlog.Direction {
+	if st := r.Text(flowlog.FLogStatus); st != nil && (bytes.Equal(st, nodata) || bytes.Equal(st, skipdata)) {
+		return flowlog.DirUnknown
+	}
+	var srcMine, dstMine bool
+	if e != nil {
+		src, srcOK := r.Addr(flowlog.FSrcAddr)
+		dst, dstOK := r.Addr(flowlog.FDstAddr)
+		srcMine = srcOK && hasAddr(e.Addresses, src)
+		dstMine = dstOK && hasAddr(e.Addresses, dst)
+		switch {
+		case srcMine && dstMine,
+			srcMine && dstOK && s.peerLocked(e.SubnetID, dst, now),
+			dstMine && srcOK && s.peerLocked(e.SubnetID, src, now):
+			return flowlog.DirInternal
+		}
+	}
+	if fd := r.Text(flowlog.FFlowDirection); fd != nil {
+		switch {
+		case bytes.Equal(fd, ingress):
+			return flowlog.DirInbound
+		case bytes.Equal(fd, egress):
+			return flowlog.DirOutbound
+		}
+	}
+	switch {
+	case dstMine:
+		return flowlog.DirInbound
+	case srcMine:
+		return flowlog.DirOutbound
+	}
+	return flowlog.DirUnknown
+}
+
+func hasAddr(as []netip.Addr, a netip.Addr) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,416 @@
+package eni
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/time/rate"
+
+	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+)
+
+// Stage is the eni_enrich stage. It is safe for concurrent use by the
+// engine's workers.
+type Stage struct {
+	cfg     *Config
+	set     component.Settings
+	awsCfg  aws.Config
+	m       *metrics
+	regions *regions
+	// defRegion is the region of records that carry none (the config's,
+	// else the SDK default's); 0 when there is none.
+	defRegion uint32
+	store     *store
+	f         *fetcher
+	clients   *clients
+	scratch   sync.Pool
+
+	backoffBase, backoffMax time.Duration
+	closeOnce               sync.Once
+}
+
+var (
+	_ processor.Stage     = (*Stage)(nil)
+	_ component.Starter   = (*Stage)(nil)
+	_ component.Closer    = (*Stage)(nil)
+	_ component.Validator = (*Config)(nil)
+)
+
+// New builds the stage. The EC2 clients come from the SDK's default
+// configuration chain (environment, shared files, web identity, instance
+// or task role), with the file's region and endpoint on top; nothing is
+// called until records or the warm-up need it.
+func New(ctx context.Context, cfg *Config, set component.Settings) (*Stage, error) {
+	return newStage(ctx, cfg, set)
+}
+
+func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts ...func(*config.LoadOptions) error) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	set = set.Normalize()
+	if cfg.Region != "" {
+		loadOpts = append([]func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}, loadOpts...)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("eni: load aws config: %w", err)
+	}
+	s := &Stage{
+		cfg:         cfg,
+		set:         set,
+		awsCfg:      awsCfg,
+		regions:     newRegions(),
+		backoffBase: 200 * time.Millisecond,
+		backoffMax:  5 * time.Second,
+	}
+	if awsCfg.Region != "" {
+		id, ok := s.regions.idString(awsCfg.Region)
+		if !ok {
+			return nil, fmt.Errorf("eni: region %q is not a region name", awsCfg.Region)
+		}
+		s.defRegion = id
+	} else {
+		set.Logger.Warn("eni: no region configured (region, AWS_REGION); records without a region field pass unenriched")
+	}
+	var m *metrics
+	s.store = newStore(cfg.CacheSize, cfg.TTL, cfg.NegativeTTL, func() { m.evictions.Inc() })
+	m, err = newMetrics(set.Registerer, set.ID, s.store.len)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	s.clients = &clients{m: map[clientKey]*client{}, newAPI: s.newEC2, rate: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst}
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.f = &fetcher{s: s, inflight: map[key]*call{}, queues: map[clientKey]*queue{}, ctx: fctx, cancel: cancel}
+	s.scratch.New = func() any { return &scratch{waited: map[*call]struct{}{}} }
+	return s, nil
+}
+
+// scratch is per-Process working memory, pooled.
+type scratch struct {
+	misses []miss
+	touch  []touchKey
+	waited map[*call]struct{}
+}
+
+type miss struct {
+	i    int
+	k    key
+	ent  *entry
+	call *call
+	err  error
+}
+
+type touchKey struct {
+	k        key
+	negative bool
+}
+
+// memo remembers the previous record's key: records of one interface tend
+// to come together (a CloudWatch Logs stream is one interface).
+type memo struct {
+	id, acct, region []byte
+	origin           *flowlog.Origin
+	k                key
+	ok               bool
+	reason           string
+	ent              *entry
+}
+
+// Process enriches every record of b in place and sets its direction. No
+// record is ever dropped: records whose interface cannot be known in time
+// pass unenriched and are counted by reason.
+func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	sc := s.scratch.Get().(*scratch)
+	defer s.putScratch(sc)
+	nowT := time.Now()
+	now := nowT.UnixNano()
+	var hits, negHits, noIface, noRegion int
+	var mm memo
+
+	s.store.mu.RLock()
+	for i := range b.Records {
+		r := &b.Records[i]
+		k, ok, reason := s.keyOf(r, &mm)
+		if !ok {
+			if reason == reasonNoInterface {
+				noIface++
+			} else {
+				noRegion++
+			}
+			r.ENI = nil
+			r.Direction = s.store.directionLocked(r, nil, now)
+			continue
+		}
+		ent := mm.ent
+		if ent == nil || mm.k != k {
+			ent = s.store.entries[k]
+			if ent == nil || ent.expires < now {
+				sc.misses = append(sc.misses, miss{i: i, k: k})
+				mm.ent = nil
+				continue
+			}
+			mm.ent = ent
+			if now-ent.touched.Load() > s.store.touchEvery {
+				ent.touched.Store(now)
+				sc.touch = append(sc.touch, touchKey{k, ent.eni == nil})
+			}
+		}
+		r.ENI = ent.eni
+		if ent.eni == nil {
+			negHits++
+		} else {
+			hits++
+		}
+		r.Direction = s.store.directionLocked(r, ent.eni, now)
+	}
+	s.store.mu.RUnlock()
+
+	for _, t := range sc.touch {
+		s.store.touch(t.k, t.negative)
+	}
+	if len(sc.misses) > 0 {
+		s.resolve(ctx, b, sc, nowT)
+	}
+	if hits > 0 {
+		s.m.hits.Add(float64(hits))
+	}
+	if negHits > 0 {
+		s.m.negHits.Add(float64(negHits))
+		s.m.reasons[reasonUnknownENI].Add(float64(negHits))
+	}
+	if noIface > 0 {
+		s.m.reasons[reasonNoInterface].Add(float64(noIface))
+	}
+	if noRegion > 0 {
+		s.m.reasons[reasonNoRegion].Add(float64(noRegion))
+	}
+	return nil
+}
+
+func (s *Stage) putScratch(sc *scratch) {
+	clear(sc.misses)
+	sc.misses = sc.misses[:0]
+	sc.touch = sc.touch[:0]
+	clear(sc.waited)
+	s.scratch.Put(sc)
+}
+
+// keyOf builds r's cache key: account from the record's account-id, else
+// its input's; region from the record's region, else its input's, else the
+// stage's. ok is false (with the reason) when r cannot be looked up.
+func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, bool, string) {
+	id := r.Text(flowlog.FInterfaceID)
+	acct := r.Text(flowlog.FAccountID)
+	reg := r.Text(flowlog.FRegion)
+	if mm.origin == r.Origin && mm.id != nil && bytes.Equal(id, mm.id) && bytes.Equal(acct, mm.acct) && bytes.Equal(reg, mm.region) {
+		return mm.k, mm.ok, mm.reason
+	}
+	mm.id, mm.acct, mm.region, mm.origin = id, acct, reg, r.Origin
+	if mm.id == nil {
+		mm.id = []byte{} // absent: memoize too
+	}
+	mm.k, mm.ok, mm.reason = s.buildKey(r, id, acct, reg)
+	mm.ent = nil
+	return mm.k, mm.ok, mm.reason
+}
+
+func (s *Stage) buildKey(r *flowlog.Record, id, acct, reg []byte) (key, bool, string) {
+	var k key
+	var ok bool
+	if k.idLo, k.idHi, ok = parseID(id); !ok {
+		return key{}, false, reasonNoInterface
+	}
+	if acct != nil {
+		k.account = parseAccount(acct)
+	} else if r.Origin != nil && r.Origin.Account != "" {
+		k.account = parseAccount([]byte(r.Origin.Account))
+	}
+	switch {
+	case reg != nil:
+		k.region, ok = s.regions.id(reg)
+	case r.Origin != nil && r.Origin.Region != "":
+		k.region, ok = s.regions.idString(r.Origin.Region)
+	default:
+		k.region, ok = s.defRegion, s.defRegion != 0
+	}
+	if !ok || k.region == 0 {
+		return key{}, false, reasonNoRegion
+	}
+	return k, true, ""
+}
+
+// resolve looks up the batch's misses and waits for them at most max_wait.
+func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT time.Time) {
+	s.m.misses.Add(float64(len(sc.misses)))
+	for j := range sc.misses {
+		m := &sc.misses[j]
+		if j > 0 && sc.misses[j-1].k == m.k {
+			prev := sc.misses[j-1]
+			m.ent, m.call, m.err = prev.ent, prev.call, prev.err
+			continue
+		}
+		m.ent, m.call, m.err = s.f.request(m.k, nowT)
+	}
+	var timer *time.Timer
+	expired := false
+	for j := range sc.misses {
+		c := sc.misses[j].call
+		if c == nil || expired {
+			continue
+		}
+		if _, seen := sc.waited[c]; seen {
+			continue
+		}
+		sc.waited[c] = struct{}{}
+		select {
+		case <-c.done:
+			continue
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(s.cfg.MaxWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-c.done:
+		case <-timer.C:
+			expired = true
+		case <-ctx.Done():
+			expired = true
+		}
+	}
+
+	var counts [6]int // unknown, timeout, ec2, closed, hits(after lookup), negative
+	now := time.Now().UnixNano()
+	s.store.mu.RLock()
+	for j := range sc.misses {
+		m := &sc.misses[j]
+		r := &b.Records[m.i]
+		ent, err := m.ent, m.err
+		if ent == nil && m.call != nil {
+			select {
+			case <-m.call.done:
+				ent, err = m.call.ent, m.call.err
+			default:
+				err = errTimeout
+			}
+		}
+		var e *flowlog.ENI
+		switch {
+		case ent != nil && ent.eni != nil:
+			e = ent.eni
+		case ent != nil:
+			counts[0]++
+		case err == errTimeout:
+			counts[1]++
+		case err == errClosed:
+			counts[3]++
+		default:
+			counts[2]++
+		}
+		r.ENI = e
+		r.Direction = s.store.directionLocked(r, e, now)
+	}
+	s.store.mu.RUnlock()
+	for i, reason := range []string{reasonUnknownENI, reasonTimeout, reasonEC2Error, reasonClosed} {
+		if counts[i] > 0 {
+			s.m.reasons[reason].Add(float64(counts[i]))
+		}
+	}
+}
+
+var errTimeout = fmt.Errorf("eni: look-up took longer than max_wait")
+
+// Start runs the warm-up, when configured: every interface of the
+// configured accounts and regions is described (all pages) into the cache.
+// Failures are logged, not returned: what is missing is looked up on
+// demand.
+func (s *Stage) Start(ctx context.Context) error {
+	if len(s.cfg.WarmUp.Accounts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WarmUp.Timeout)
+	defer cancel()
+	stop := context.AfterFunc(s.f.ctx, cancel)
+	defer stop()
+	regions := s.cfg.WarmUp.Regions
+	if len(regions) == 0 {
+		regions = []string{s.regions.name(s.defRegion)}
+	}
+	for _, acct := range s.cfg.WarmUp.Accounts {
+		for _, region := range regions {
+			n, err := s.warm(ctx, acct, region)
+			if err != nil {
+				s.set.Logger.Warn("eni: warm-up incomplete", "account", acct, "region", region, "interfaces", n, "error", err)
+				continue
+			}
+			s.set.Logger.Info("eni: warm-up done", "account", acct, "region", region, "interfaces", n)
+		}
+	}
+	return nil
+}
+
+func (s *Stage) warm(ctx context.Context, acct, region string) (int, error) {
+	if acct == "default" {
+		acct = ""
+	}
+	rid, ok := s.regions.idString(region)
+	if !ok || rid == 0 {
+		return 0, fmt.Errorf("no region for warm-up (warm_up.regions, region)")
+	}
+	ck := clientKey{region: rid}
+	clAcct := ""
+	if s.perAccount() {
+		ck.account = parseAccount([]byte(acct))
+		clAcct = acct
+	}
+	cl := s.clients.get(clAcct, region, ck)
+	in := &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000)}
+	n := 0
+	err := s.pages(ctx, cl, in, func(ni types.NetworkInterface) {
+		lo, hi, ok := parseID([]byte(aws.ToString(ni.NetworkInterfaceId)))
+		if !ok {
+			return
+		}
+		owner := parseAccount([]byte(aws.ToString(ni.OwnerId)))
+		if acct != "" {
+			owner = parseAccount([]byte(acct))
+		}
+		k := key{account: owner, idLo: lo, idHi: hi, region: rid}
+		s.store.put(k, s.convert(ni, region, owner), time.Now())
+		n++
+	})
+	return n, err
+}
+
+// Close stops look-ups in flight and waits for their goroutines (within
+// ctx). It is idempotent and safe before Start. The LRUs' expiry goroutines
+// (hashicorp/golang-lru/v2 expirable has no Close yet) stay.
+func (s *Stage) Close(ctx context.Context) error {
+	s.closeOnce.Do(s.f.close)
+	done := make(chan struct{})
+	go func() {
+		s.f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("eni: close: %w", ctx.Err())
+	}
+}

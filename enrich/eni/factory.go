@@ -1,0 +1,27 @@
+package eni
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/component"
+)
+
+// Type is the value of the `type:` key of this stage.
+const Type = "eni_enrich"
+
+// NewFactory returns the factory of the eni_enrich stage.
+func NewFactory() processor.StageFactory {
+	return processor.StageFactory{
+		Type:             Type,
+		NewDefaultConfig: func() any { return NewDefaultConfig() },
+		Create: func(ctx context.Context, cfg any, set component.Settings) (processor.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("eni: config is %T, want *eni.Config", cfg)
+			}
+			return New(ctx, c, set)
+		},
+	}
+}

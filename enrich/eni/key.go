@@ -1,0 +1,194 @@
+package eni
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// key identifies a cached interface: account, region and interface id,
+// packed into 24 bytes without pointers so that building one from a record
+// allocates nothing and hashing it is one memhash.
+type key struct {
+	// account is the 12-digit account id as a number; 0 when unknown.
+	account uint64
+	// idLo holds the last (up to) 16 hex digits of the interface id.
+	idLo uint64
+	// idHi holds the number of hex digits (bits 0-7) and the value of the
+	// digit before the last 16 (bits 8-11), when there are 17.
+	idHi uint32
+	// region is an interned region number; 0 is "no region".
+	region uint32
+}
+
+const maxIDDigits = 17 // eni-0123456789abcdef0
+
+// parseID reads "eni-" followed by 1 to 17 hex digits.
+func parseID(b []byte) (lo uint64, hi uint32, ok bool) {
+	if len(b) < 5 || len(b) > 4+maxIDDigits || b[0] != 'e' || b[1] != 'n' || b[2] != 'i' || b[3] != '-' {
+		return 0, 0, false
+	}
+	d := b[4:]
+	n := len(d)
+	var top uint32
+	if n == maxIDDigits {
+		v := unhex[d[0]]
+		if v > 15 {
+			return 0, 0, false
+		}
+		top = uint32(v)
+		d = d[1:]
+	}
+	for _, c := range d {
+		v := unhex[c]
+		if v > 15 {
+			return 0, 0, false
+		}
+		lo = lo<<4 | uint64(v)
+	}
+	return lo, uint32(n) | top<<8, true
+}
+
+var unhex = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = uint8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = uint8(c-'a') + 10
+		t[c-'a'+'A'] = uint8(c-'a') + 10
+	}
+	return t
+}()
+
+// interfaceID formats the key's interface id ("eni-" and lowercase hex).
+func (k key) interfaceID() string {
+	n := int(k.idHi & 0xff)
+	buf := make([]byte, 4+n)
+	copy(buf, "eni-")
+	lo := k.idLo
+	for i := 4 + n - 1; i >= 4; i-- {
+		if i == 4 && n == maxIDDigits {
+			buf[i] = "0123456789abcdef"[k.idHi>>8&0xf]
+			break
+		}
+		buf[i] = "0123456789abcdef"[lo&0xf]
+		lo >>= 4
+	}
+	return string(buf)
+}
+
+// parseAccount reads a 12-digit account id; anything else is unknown (0).
+func parseAccount(b []byte) uint64 {
+	if len(b) != 12 {
+		return 0
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v
+}
+
+// accountString formats an account number back to its 12 digits; "" for 0.
+func accountString(a uint64) string {
+	if a == 0 {
+		return ""
+	}
+	s := strconv.FormatUint(a, 10)
+	for len(s) < 12 {
+		s = "0" + s
+	}
+	return s
+}
+
+// regions interns region names to small numbers. Reads take no lock: the
+// table is an immutable snapshot replaced on (rare) additions.
+type regions struct {
+	mu    sync.Mutex
+	table atomic.Pointer[regionTable]
+}
+
+type regionTable struct {
+	ids   map[string]uint32
+	names []string // names[0] == ""
+}
+
+func newRegions() *regions {
+	r := &regions{}
+	r.table.Store(&regionTable{ids: map[string]uint32{"": 0}, names: []string{""}})
+	return r
+}
+
+// maxRegions bounds the table so that garbage in region fields cannot grow
+// it without limit (AWS has about 40 regions).
+const maxRegions = 256
+
+// id returns the number of region b, adding it when new; ok is false when b
+// does not look like a region name or the table is full. It allocates only
+// the first time a region is seen.
+func (r *regions) id(b []byte) (uint32, bool) {
+	if id, ok := r.table.Load().ids[string(b)]; ok {
+		return id, true
+	}
+	if !validRegion(b) {
+		return 0, false
+	}
+	return r.add(string(b))
+}
+
+// validRegion accepts names like us-east-1, eu-central-2, us-gov-west-1.
+func validRegion(b []byte) bool {
+	if len(b) < 3 || len(b) > 32 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *regions) idString(s string) (uint32, bool) {
+	if id, ok := r.table.Load().ids[s]; ok {
+		return id, true
+	}
+	if !validRegion([]byte(s)) {
+		return 0, false
+	}
+	return r.add(s)
+}
+
+func (r *regions) add(s string) (uint32, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	if id, ok := old.ids[s]; ok {
+		return id, true
+	}
+	if len(old.names) >= maxRegions {
+		return 0, false
+	}
+	t := &regionTable{ids: make(map[string]uint32, len(old.ids)+1), names: append(old.names[:len(old.names):len(old.names)], s)}
+	for k, v := range old.ids {
+		t.ids[k] = v
+	}
+	id := uint32(len(t.names) - 1)
+	t.ids[s] = id
+	r.table.Store(t)
+	return id, true
+}
+
+func (r *regions) name(id uint32) string {
+	t := r.table.Load()
+	if int(id) < len(t.names) {
+		return t.names[id]
+	}
+	return ""
+}

@@ -1,0 +1,162 @@
+package eni
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+)
+
+// entry is one cached answer: an interface EC2 described (eni != nil) or
+// one it does not know (eni == nil).
+type entry struct {
+	eni     *flowlog.ENI
+	expires int64 // unix nanoseconds
+	// touched is when the LRU's recency of this entry was last refreshed.
+	touched atomic.Int64
+}
+
+// addrKey indexes the addresses of cached interfaces by subnet, to tell
+// whether the peer of a flow is an interface of the same subnet.
+type addrKey struct {
+	subnet string
+	addr   netip.Addr
+}
+
+// store is the cache. Two expirable LRUs (hashicorp/golang-lru/v2) own the
+// policy: the size bound, the TTLs and eviction, one for interfaces EC2
+// described (ttl) and one for interfaces it does not know (negative_ttl).
+// entries mirrors their content in a plain map guarded by an RWMutex so
+// that the hit path costs one map read with no lock per record (Process
+// holds the read lock for a whole batch) and no clock read per record (the
+// expiry time is kept in the entry and compared with the batch's time).
+// The LRU callbacks keep entries and the address index in step.
+//
+// A hit does not move the entry to the front of its LRU every time (that
+// takes the LRU's mutex and reads the clock): it does so at most once per
+// touchEvery, which keeps the LRU order right to within that time.
+//
+// Lock order: fetcher.mu → store.mu; LRU lock → store.mu (callbacks).
+// store.mu is never held while taking another lock.
+type store struct {
+	mu      sync.RWMutex
+	entries map[key]*entry
+	byAddr  map[addrKey]*entry
+
+	pos, neg    *expirable.LRU[key, *entry]
+	ttl, negTTL time.Duration
+	touchEvery  int64
+	onEvict     func()
+}
+
+func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
+	s := &store{
+		entries:    make(map[key]*entry),
+		byAddr:     make(map[addrKey]*entry),
+		ttl:        ttl,
+		negTTL:     negTTL,
+		touchEvery: int64(ttl / 16),
+		onEvict:    onEvict,
+	}
+	s.pos = expirable.NewLRU[key, *entry](size, s.evicted, ttl)
+	s.neg = expirable.NewLRU[key, *entry](size, s.evicted, negTTL)
+	return s
+}
+
+// put caches e (nil: EC2 does not know the interface) under k.
+func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
+	ttl := s.ttl
+	if e == nil {
+		ttl = s.negTTL
+	}
+	ent := &entry{eni: e, expires: now.Add(ttl).UnixNano()}
+	ent.touched.Store(now.UnixNano())
+	s.mu.Lock()
+	old := s.entries[k]
+	if old != nil {
+		s.unindex(old)
+	}
+	s.entries[k] = ent
+	s.index(ent)
+	s.mu.Unlock()
+	if e == nil {
+		if old != nil && old.eni != nil {
+			s.pos.Remove(k)
+		}
+		s.neg.Add(k, ent)
+	} else {
+		if old != nil && old.eni == nil {
+			s.neg.Remove(k)
+		}
+		s.pos.Add(k, ent)
+	}
+	return ent
+}
+
+// get returns the live entry of k, if any.
+func (s *store) get(k key, now int64) *entry {
+	s.mu.RLock()
+	ent := s.entries[k]
+	s.mu.RUnlock()
+	if ent == nil || ent.expires < now {
+		return nil
+	}
+	return ent
+}
+
+// evicted is the LRUs' callback (expiry, size, Remove); it runs under the
+// LRU's lock.
+func (s *store) evicted(k key, ent *entry) {
+	s.mu.Lock()
+	if s.entries[k] == ent {
+		delete(s.entries, k)
+		s.unindex(ent)
+	}
+	s.mu.Unlock()
+	if s.onEvict != nil {
+		s.onEvict()
+	}
+}
+
+func (s *store) index(ent *entry) {
+	if ent.eni == nil || ent.eni.SubnetID == "" {
+		return
+	}
+	for _, a := range ent.eni.Addresses {
+		s.byAddr[addrKey{ent.eni.SubnetID, a}] = ent
+	}
+}
+
+func (s *store) unindex(ent *entry) {
+	if ent.eni == nil || ent.eni.SubnetID == "" {
+		return
+	}
+	for _, a := range ent.eni.Addresses {
+		k := addrKey{ent.eni.SubnetID, a}
+		if s.byAddr[k] == ent {
+			delete(s.byAddr, k)
+		}
+	}
+}
+
+// peerLocked reports whether a is an address of a live cached interface of
+// subnet. The caller holds mu (read).
+func (s *store) peerLocked(subnet string, a netip.Addr, now int64) bool {
+	ent := s.byAddr[addrKey{subnet, a}]
+	return ent != nil && ent.expires >= now
+}
+
+// touch moves k to the front of its LRU. The caller holds no store lock.
+func (s *store) touch(k key, negative bool) {
+	if negative {
+		s.neg.Get(k)
+	} else {
+		s.pos.Get(k)
+	}
+}
+
+func (s *store) len() (pos, neg int) { return s.pos.Len(), s.neg.Len() }
