@@ -219,9 +219,9 @@ func TestParseAWSExamples(t *testing.T) {
 				flowlog.FSrcPort: "49152", flowlog.FDstPort: "443", flowlog.FProtocol: "6", flowlog.FAction: "ACCEPT", flowlog.FLogStatus: "OK",
 				flowlog.FECSClusterARN: "arn:aws:ecs:us-east-1:123456789012:cluster/prod", flowlog.FECSClusterName: "prod",
 				flowlog.FECSContainerInstanceARN: "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/1a2b3c4d",
-				flowlog.FECSContainerInstanceID: "1a2b3c4d", flowlog.FECSContainerID: "3f2a1b0c9d8e7f6a", flowlog.FECSServiceName: "web",
+				flowlog.FECSContainerInstanceID:  "1a2b3c4d", flowlog.FECSContainerID: "3f2a1b0c9d8e7f6a", flowlog.FECSServiceName: "web",
 				flowlog.FECSTaskDefinitionARN: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:42",
-				flowlog.FECSTaskARN: "arn:aws:ecs:us-east-1:123456789012:task/prod/0f1e2d3c", flowlog.FECSTaskID: "0f1e2d3c"},
+				flowlog.FECSTaskARN:           "arn:aws:ecs:us-east-1:123456789012:task/prod/0f1e2d3c", flowlog.FECSTaskID: "0f1e2d3c"},
 		},
 		{
 			name: "v8 reject reason", format: fmtV8,
