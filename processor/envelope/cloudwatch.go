@@ -236,17 +236,20 @@ func (d *jsonDoc) skipString() error {
 		return err
 	}
 	for {
-		i := bytes.IndexAny(d.buf[d.pos:], `"\`)
-		if i < 0 {
+		rest := d.buf[d.pos:]
+		q := bytes.IndexByte(rest, '"')
+		if q < 0 {
 			d.pos = len(d.buf)
 			return d.errorf("unterminated string")
 		}
-		d.pos += i
-		if d.buf[d.pos] == '"' {
-			d.pos++
+		bs := bytes.IndexByte(rest[:q], '\\')
+		if bs < 0 {
+			d.pos += q + 1
 			return nil
 		}
-		d.pos += 2 // escape: skip the escaped byte (\uXXXX digits are plain)
+		// skip the escape's first byte after the backslash (\uXXXX digits
+		// are plain) and look again
+		d.pos += bs + 2
 		if d.pos > len(d.buf) {
 			d.pos = len(d.buf)
 			return d.errorf("unterminated string")
