@@ -1,0 +1,27 @@
+package httpsink
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/sinks"
+)
+
+// Type is the config `type:` of this sink.
+const Type = "http"
+
+// NewFactory returns the factory of sink type http.
+func NewFactory() sinks.Factory {
+	return sinks.Factory{
+		Type:             Type,
+		NewDefaultConfig: func() any { return NewDefaultConfig() },
+		Create: func(_ context.Context, cfg any, set component.Settings) (sinks.Sink, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("httpsink: config is %T, want *httpsink.Config", cfg)
+			}
+			return New(*c, set)
+		},
+	}
+}
