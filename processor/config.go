@@ -37,6 +37,10 @@ type Config struct {
 	StuckAfter time.Duration
 
 	Telemetry TelemetryConfig
+
+	// problems found while parsing that do not stop parsing; reported with
+	// the graph's by Validate and Build.
+	problems []string
 }
 
 // ComponentConfig is one component of the file: its type, its inputs and
@@ -129,10 +133,15 @@ func LoadConfigFile(path string) (*Config, error) {
 }
 
 // ParseConfig parses a pipeline file. lookup resolves ${NAME} references
-// (os.LookupEnv in production). Structural problems (unknown top-level
-// keys, components without type, missing variables) are all reported in a
-// *ConfigError; component keys are checked later, by Build/Validate.
+// (os.LookupEnv in production; nil means no variables). A file that is not
+// YAML or has unknown top-level keys is an error at once; every other
+// problem (missing variables, components without type or inputs) is kept
+// and reported, with the graph's and the components' own, by Validate and
+// Build in one *ConfigError.
 func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
 	cerr := &ConfigError{}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -202,9 +211,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 	if r := cfg.Telemetry.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		cerr.add("telemetry.tracing.sample_ratio: must be between 0 and 1, got %v", *r)
 	}
-	if len(cerr.Problems) > 0 {
-		return nil, cerr
-	}
+	cfg.problems = cerr.Problems
 	return cfg, nil
 }
 
@@ -315,12 +322,11 @@ func substituteEnv(n *yaml.Node, lookup func(string) (string, bool), path string
 			cerr.add("%s: environment variable %s is not set (line %d)", path, m, n.Line)
 		}
 		if v != n.Value {
+			// Let the target type decide: "${PORT}" may be a number; a
+			// string field takes any value as text.
 			n.Value = v
-			if n.Tag != "!!str" {
-				// Let the target type decide: "${PORT}" may be a number.
-				n.Tag = ""
-				n.Style = 0
-			}
+			n.Tag = ""
+			n.Style = 0
 		}
 	}
 }

@@ -101,7 +101,7 @@ func splitJoined(err error) []error {
 // check validates the whole config against the factories and returns the
 // decoded graph, or a *ConfigError listing every problem.
 func check(cfg *Config, f Factories) (*graph, error) {
-	cerr := &ConfigError{}
+	cerr := &ConfigError{Problems: append([]string(nil), cfg.problems...)}
 	g := &graph{cfg: cfg, srcCfg: map[string]any{}, stageCfg: map[string]any{}, sinkCfg: map[string]any{}, consumers: map[string][]string{}}
 	kind := map[string]string{}
 	for _, sec := range []struct {
