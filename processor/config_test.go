@@ -36,8 +36,8 @@ func TestSubstituteEnv(t *testing.T) {
 }
 
 type numCfg struct {
-	Port   int      `yaml:"port"`
-	Format string   `yaml:"format"`
+	Port   int    `yaml:"port"`
+	Format string `yaml:"format"`
 	Batch  struct {
 		MaxBytes int `yaml:"max_bytes"`
 	} `yaml:"batch"`
@@ -58,7 +58,9 @@ func (e errString) Error() string { return string(e) }
 func testFactories() processor.Factories {
 	return processor.NewFactories(
 		[]sources.Factory{{Type: "static", NewDefaultConfig: func() any { return &numCfg{} },
-			Create: func(context.Context, any, component.Settings) (sources.Source, error) { return &sourcetest.Static{}, nil }}},
+			Create: func(context.Context, any, component.Settings) (sources.Source, error) {
+				return &sourcetest.Static{}, nil
+			}}},
 		[]processor.StageFactory{{Type: "noop", NewDefaultConfig: func() any { return &numCfg{} },
 			Create: func(context.Context, any, component.Settings) (processor.Stage, error) {
 				return processor.StageFunc(func(context.Context, *flowlog.Batch) error { return nil }), nil
