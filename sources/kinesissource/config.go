@@ -1,0 +1,159 @@
+package kinesissource
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Start positions for shards that have no checkpoint yet (start_from).
+const (
+	StartTrimHorizon = "trim_horizon"
+	StartLatest      = "latest"
+	StartAtTimestamp = "at_timestamp"
+)
+
+// Payloads (payload).
+const (
+	PayloadLines          = "lines"
+	PayloadCloudWatchLogs = "cloudwatch_logs"
+	PayloadKPL            = "kpl"
+	PayloadAuto           = "auto"
+)
+
+// Config configures the Kinesis source. Zero values are replaced by
+// NewDefaultConfig's.
+type Config struct {
+	// Stream is the name of the Kinesis data stream (or its ARN).
+	Stream string `yaml:"stream"`
+	// LeaseTable is the DynamoDB table holding shard leases and checkpoints,
+	// created (on-demand billing) when absent. Instances that share a table
+	// share the stream's shards. Empty means "vpcflow-<stream>".
+	LeaseTable string `yaml:"lease_table"`
+	// StartFrom is where a shard without checkpoint is read from:
+	// trim_horizon (the oldest record kept), latest, or at_timestamp
+	// (StartTimestamp). Shards born of a split or merge of leased shards are
+	// always read from their start.
+	StartFrom string `yaml:"start_from"`
+	// StartTimestamp is the position for start_from: at_timestamp (RFC 3339).
+	StartTimestamp time.Time `yaml:"start_timestamp"`
+	// Payload is how a Kinesis record is decoded: lines (newline-separated
+	// flow-log lines), cloudwatch_logs (gzip JSON subscription envelopes),
+	// kpl (KPL aggregated records whose user records are decoded as auto),
+	// or auto (recognised per record).
+	Payload string `yaml:"payload"`
+	// Region overrides the region of the default AWS configuration chain.
+	Region string `yaml:"region"`
+	// Endpoint overrides the Kinesis endpoint (AWS_ENDPOINT_URL_KINESIS
+	// does the same from the environment).
+	Endpoint string `yaml:"endpoint"`
+	// DynamoDBEndpoint overrides the DynamoDB endpoint of the lease table
+	// (AWS_ENDPOINT_URL_DYNAMODB does the same from the environment).
+	DynamoDBEndpoint string `yaml:"dynamodb_endpoint"`
+	// RoleARN is a role assumed (via STS) for Kinesis and DynamoDB calls.
+	RoleARN string `yaml:"role_arn"`
+	// FailoverTime is how long a lease stays valid without renewal: a
+	// lease whose counter did not move for this long is taken by another
+	// instance. Leases are renewed every FailoverTime/3.
+	FailoverTime time.Duration `yaml:"failover_time"`
+	// WorkerID names this instance in the lease table. Empty means
+	// hostname:pid:random, unique per process.
+	WorkerID string `yaml:"worker_id"`
+	// MaxRecordsPerCall is GetRecords' Limit, at most 10000.
+	MaxRecordsPerCall int `yaml:"max_records_per_call"`
+	// PollInterval is the wait between GetRecords calls on a shard that is
+	// caught up (or returned nothing).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxLeases caps the shards one instance reads at once; 0 means no cap
+	// beyond an even share.
+	MaxLeases int `yaml:"max_leases"`
+	// ShardSyncInterval is how often the shard list is compared with the
+	// lease table to add leases for new shards (a shard end triggers a sync
+	// at once).
+	ShardSyncInterval time.Duration `yaml:"shard_sync_interval"`
+}
+
+// NewDefaultConfig returns the defaults:
+//   - start_from trim_horizon: nothing already in the stream is skipped on a
+//     first start.
+//   - payload auto: CloudWatch Logs envelopes, KPL aggregates and plain lines
+//     are recognised per record.
+//   - failover_time 10s, renewal every 3.3s: a dead instance's shards are
+//     read again ~10-13s later, while three missed renewals in a row (a
+//     DynamoDB hiccup) are needed to lose a lease.
+//   - max_records_per_call 10000 (the API maximum): one call per shard per
+//     200ms (the 5 reads/s limit) then drains a busy shard's 1000 records/s.
+//   - poll_interval 1s: an idle shard costs one GetRecords a second, a fifth
+//     of its read budget, leaving room for a second consumer.
+//   - shard_sync_interval 60s: ListShards is limited to 100 calls/s per
+//     stream, and resharding is also noticed at each shard end.
+func NewDefaultConfig() *Config {
+	return &Config{
+		StartFrom:         StartTrimHorizon,
+		Payload:           PayloadAuto,
+		FailoverTime:      10 * time.Second,
+		MaxRecordsPerCall: 10000,
+		PollInterval:      time.Second,
+		ShardSyncInterval: 60 * time.Second,
+	}
+}
+
+// Validate reports every problem, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Stream == "" {
+		errs = append(errs, errors.New("stream must be set"))
+	}
+	switch c.StartFrom {
+	case StartTrimHorizon, StartLatest:
+		if !c.StartTimestamp.IsZero() {
+			errs = append(errs, fmt.Errorf("start_timestamp is only used with start_from: at_timestamp, got start_from %q", c.StartFrom))
+		}
+	case StartAtTimestamp:
+		if c.StartTimestamp.IsZero() {
+			errs = append(errs, errors.New("start_timestamp must be set when start_from is at_timestamp"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("start_from must be trim_horizon, latest or at_timestamp, got %q", c.StartFrom))
+	}
+	switch c.Payload {
+	case PayloadLines, PayloadCloudWatchLogs, PayloadKPL, PayloadAuto:
+	default:
+		errs = append(errs, fmt.Errorf("payload must be lines, cloudwatch_logs, kpl or auto, got %q", c.Payload))
+	}
+	if c.FailoverTime < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("failover_time must be at least 300ms, got %s", c.FailoverTime))
+	}
+	if c.MaxRecordsPerCall < 1 || c.MaxRecordsPerCall > 10000 {
+		errs = append(errs, fmt.Errorf("max_records_per_call must be between 1 and 10000, got %d", c.MaxRecordsPerCall))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("poll_interval must be positive, got %s", c.PollInterval))
+	}
+	if c.MaxLeases < 0 {
+		errs = append(errs, fmt.Errorf("max_leases must not be negative, got %d", c.MaxLeases))
+	}
+	if c.ShardSyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("shard_sync_interval must be positive, got %s", c.ShardSyncInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// leaseTable returns the lease table name.
+func (c *Config) leaseTable() string {
+	if c.LeaseTable != "" {
+		return c.LeaseTable
+	}
+	return "vpcflow-" + streamName(c.Stream)
+}
+
+// streamName returns the name part of a stream ARN, or s.
+func streamName(s string) string {
+	const prefix = ":stream/"
+	for i := len(s) - len(prefix); i >= 0; i-- {
+		if s[i:i+len(prefix)] == prefix {
+			return s[i+len(prefix):]
+		}
+	}
+	return s
+}

@@ -1,0 +1,85 @@
+// Package kinesissource implements the `kinesis` source: it reads a Kinesis
+// data stream with aws-sdk-go-v2 and shares its shards among any number of
+// vpcflow instances through a lease table in DynamoDB, as the Kinesis
+// Client Library (KCL) does.
+//
+//	sources:
+//	  flows:
+//	    type: kinesis
+//	    stream: vpc-flow-logs
+//	    lease_table: vpcflow-vpc-flow-logs   # created if absent
+//	    start_from: trim_horizon             # trim_horizon | latest | at_timestamp
+//	    payload: auto                        # lines | cloudwatch_logs | kpl | auto
+//
+// # Leases
+//
+// The lease table holds one item per shard with the KCL's attribute names
+// (leaseKey, leaseOwner, leaseCounter, checkpoint,
+// checkpointSubSequenceNumber, ownerSwitchesSinceCheckpoint, parentShardId
+// as a string set), so the usual tools read it. An instance renews its
+// leases every failover_time/3 by incrementing leaseCounter. A lease whose
+// counter did not move for failover_time is expired and taken by another
+// instance; when none is expired, an instance below its even share steals
+// one lease from the most loaded instance. Every take, steal, renewal,
+// checkpoint and release is a write conditional on leaseCounter (and
+// leaseOwner), so two instances never both win a lease.
+//
+// # Acknowledgement
+//
+// A batch is the data of one GetRecords call on one shard; Partition is the
+// shard id. The checkpoint of a shard only ever holds the highest position
+// up to which every batch was acknowledged with ack(nil); it is written at
+// each renewal and on Close. KPL aggregates are de-aggregated and
+// checkpointed as the KCL does, with the sub-sequence number of the last
+// user record, so a restart inside an aggregate resumes at the next user
+// record. A nack (ack(err)) makes the shard read again from its last
+// acknowledged position. Close stops reading, waits (until its context is
+// done, at most failover_time) for handed-out batches to be acknowledged,
+// checkpoints and releases the leases. A crash loses nothing: the next
+// owner reads again from the checkpoint (at least once).
+//
+// # Resharding
+//
+// Shards are listed every shard_sync_interval and whenever a shard ends; a
+// new shard gets a lease naming its parent(s). A child shard is read only
+// once all its parents were read to SHARD_END, every batch of them was
+// acknowledged and SHARD_END was checkpointed, and it is read from its
+// start: across a split or a merge nothing is skipped or read twice, and
+// order is kept along a shard's lineage.
+//
+// # Reading
+//
+// GetRecords stays within the per-shard limits (5 calls and 2 MB a
+// second); a shard that is caught up is polled every poll_interval.
+// ProvisionedThroughputExceeded is retried with jittered exponential
+// backoff (250ms up to 10s), an expired iterator is replaced by one after
+// the last record read.
+//
+// # Payloads
+//
+// payload selects how a Kinesis record is decoded (package
+// processor/envelope): lines, cloudwatch_logs (gzip JSON subscription
+// envelopes; CONTROL_MESSAGE yields nothing; log group and stream are
+// carried in the records' Origin), kpl (KPL aggregates, MD5-checked, whose
+// user records are decoded as auto) or auto (all three recognised per
+// record). Undecodable data goes to Batch.Failed with an error naming the
+// stream, shard and sequence number.
+//
+// # AWS clients
+//
+// Clients come from the SDK's default configuration chain, so AWS_REGION,
+// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS and AWS_ENDPOINT_URL_DYNAMODB
+// apply; region, endpoint, dynamodb_endpoint and role_arn in the file
+// override them.
+//
+// # Metrics
+//
+//	vpcflow_source_lag_seconds{source,partition}   MillisBehindLatest per shard
+//	vpcflow_source_leases_held{source}
+//	vpcflow_kinesis_records_total{source}
+//	vpcflow_kinesis_bytes_total{source}
+//	vpcflow_kinesis_decode_failures_total{source}
+//	vpcflow_kinesis_get_records_total{source,outcome}
+//	vpcflow_kinesis_lease_operations_total{source,op,outcome}
+//	vpcflow_kinesis_checkpoints_total{source}
+package kinesissource

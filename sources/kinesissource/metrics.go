@@ -1,0 +1,90 @@
+package kinesissource
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	lag         *prometheus.GaugeVec   // source, partition
+	leasesHeld  prometheus.Gauge       // source
+	records     prometheus.Counter     // source
+	bytes       prometheus.Counter     // source
+	failures    prometheus.Counter     // source
+	calls       *prometheus.CounterVec // source, outcome
+	leaseOps    *prometheus.CounterVec // source, op, outcome
+	checkpoints prometheus.Counter     // source
+}
+
+func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vpcflow_source_lag_seconds",
+		Help: "How far a source partition is behind its newest data, in seconds.",
+	}, []string{"source", "partition"})
+	held := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vpcflow_source_leases_held",
+		Help: "Shard leases this instance holds.",
+	}, []string{"source"})
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_records_total",
+		Help: "Kinesis records read (before de-aggregation and envelope decoding).",
+	}, []string{"source"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_bytes_total",
+		Help: "Bytes of Kinesis record data read.",
+	}, []string{"source"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_decode_failures_total",
+		Help: "Kinesis records or user records that could not be decoded and went to the errors output.",
+	}, []string{"source"})
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_get_records_total",
+		Help: "GetRecords calls by outcome (ok, throttled, expired_iterator, error).",
+	}, []string{"source", "outcome"})
+	leaseOps := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_lease_operations_total",
+		Help: "Lease table writes by operation (create, renew, take, steal, release, checkpoint) and outcome (ok, lost, error).",
+	}, []string{"source", "op", "outcome"})
+	cps := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_checkpoints_total",
+		Help: "Checkpoints written to the lease table.",
+	}, []string{"source"})
+	var err error
+	lag = register(reg, lag, &err)
+	held = register(reg, held, &err)
+	records = register(reg, records, &err)
+	bytes = register(reg, bytes, &err)
+	failures = register(reg, failures, &err)
+	calls = register(reg, calls, &err)
+	leaseOps = register(reg, leaseOps, &err)
+	cps = register(reg, cps, &err)
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{
+		lag:         lag.MustCurryWith(prometheus.Labels{"source": id}),
+		leasesHeld:  held.WithLabelValues(id),
+		records:     records.WithLabelValues(id),
+		bytes:       bytes.WithLabelValues(id),
+		failures:    failures.WithLabelValues(id),
+		calls:       calls.MustCurryWith(prometheus.Labels{"source": id}),
+		leaseOps:    leaseOps.MustCurryWith(prometheus.Labels{"source": id}),
+		checkpoints: cps.WithLabelValues(id),
+	}, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (several kinesis sources in one process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errp = errors.Join(*errp, err)
+	}
+	return c
+}

@@ -1,0 +1,195 @@
+package kinesissource
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+)
+
+// Per-shard read limits of Kinesis Data Streams.
+const (
+	minCallInterval = 200 * time.Millisecond // 5 GetRecords a second
+	maxBytesPerSec  = 2 << 20                // 2 MB a second
+	maxBackoff      = 10 * time.Second
+	firstBackoff    = 250 * time.Millisecond
+)
+
+// sleep waits d or until ctx is done; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff returns the jittered wait before retry n (0-based).
+func backoff(n int) time.Duration {
+	d := firstBackoff << min(n, 6)
+	d = min(d, maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// iterator returns a shard iterator at from and, for AT_SEQUENCE_NUMBER, the
+// position whose user records are to be skipped. It retries until ctx is
+// done.
+func (s *Source) iterator(ctx context.Context, shard string, from position) (*string, *position, error) {
+	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(shard)}
+	if isARN(s.stream) {
+		in.StreamARN = aws.String(s.stream)
+	} else {
+		in.StreamName = aws.String(s.stream)
+	}
+	var skip *position
+	switch from.Seq {
+	case "", cpTrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case cpLatest:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case cpAtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(s.cfg.StartTimestamp)
+	default:
+		in.StartingSequenceNumber = aws.String(from.Seq)
+		if s.decode.aggregates() {
+			// The checkpoint may lie inside a KPL aggregate: read the
+			// record again and skip its user records up to from.Sub.
+			in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+			skip = &from
+		} else {
+			in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		}
+	}
+	for n := 0; ; n++ {
+		out, err := s.kin.GetShardIterator(ctx, in)
+		if err == nil {
+			return out.ShardIterator, skip, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		s.log.Warn("get shard iterator", "shard", shard, "type", in.ShardIteratorType, "err", err)
+		if !sleep(ctx, backoff(n)) {
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// readShard reads one shard from start until its end, the lease is lost or
+// the source closes. Each GetRecords response with records becomes a batch.
+func (s *Source) readShard(ctx context.Context, h *held, shard string, start position) {
+	log := s.log.With("shard", shard)
+	dec := s.decode // own scratch
+	dec.users = nil
+	last := start // last record read: where to resume after an expired iterator
+	iter, skip, err := s.iterator(ctx, shard, start)
+	if err != nil {
+		return
+	}
+	fails := 0
+	for {
+		if pos, ok, rewind := h.tr.takeRewind(); rewind {
+			// A batch was nacked: read again from the last acknowledged
+			// position (or the lease's start).
+			if !ok {
+				pos = start
+			}
+			last = pos
+			if iter, skip, err = s.iterator(ctx, shard, pos); err != nil {
+				return
+			}
+		}
+		callStart := time.Now()
+		out, err := s.kin.GetRecords(ctx, &kinesis.GetRecordsInput{
+			ShardIterator: iter,
+			Limit:         aws.Int32(int32(s.cfg.MaxRecordsPerCall)),
+		}, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }) // retried here, with the shard's limits in mind
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var thr *types.ProvisionedThroughputExceededException
+			var exp *types.ExpiredIteratorException
+			switch {
+			case errors.As(err, &thr):
+				s.m.calls.WithLabelValues("throttled").Inc()
+				log.Debug("read throttled", "err", err)
+			case errors.As(err, &exp):
+				s.m.calls.WithLabelValues("expired_iterator").Inc()
+				log.Info("shard iterator expired, getting a new one")
+				if iter, skip, err = s.iterator(ctx, shard, last); err != nil {
+					return
+				}
+				continue
+			default:
+				s.m.calls.WithLabelValues("error").Inc()
+				log.Warn("get records", "err", err)
+			}
+			if !sleep(ctx, backoff(fails)) {
+				return
+			}
+			fails++
+			continue
+		}
+		fails = 0
+		s.m.calls.WithLabelValues("ok").Inc()
+		if out.MillisBehindLatest != nil {
+			s.m.lag.WithLabelValues(shard).Set(float64(*out.MillisBehindLatest) / 1000)
+		}
+		var nbytes int
+		if len(out.Records) > 0 {
+			b := &flowlog.Batch{Source: s.id, Partition: shard, Read: time.Now()}
+			var pos position
+			for _, r := range out.Records {
+				nbytes += len(r.Data)
+				res := dec.add(b, shard, r, skip)
+				skip = nil // only the first record can be the checkpointed one
+				pos = position{Seq: aws.ToString(r.SequenceNumber), Sub: max(res.lastSub, 0)}
+			}
+			s.m.records.Add(float64(len(out.Records)))
+			s.m.bytes.Add(float64(nbytes))
+			s.m.failures.Add(float64(len(b.Failed)))
+			last = pos
+			empty := len(b.Records) == 0 && len(b.Failed) == 0 // control messages
+			tk, ok := h.tr.add(pos, empty)
+			if !ok {
+				continue // a nack came in: rewind first
+			}
+			if !empty {
+				select {
+				case s.out <- delivery{b: b, h: h, tk: tk}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		if out.NextShardIterator == nil || *out.NextShardIterator == "" {
+			log.Debug("shard end reached")
+			h.tr.setEnded()
+			return
+		}
+		iter = out.NextShardIterator
+		// 5 calls and 2 MB a second per shard; idle or caught-up shards are
+		// polled every poll_interval.
+		wait := max(minCallInterval, time.Duration(nbytes)*time.Second/maxBytesPerSec)
+		if len(out.Records) == 0 || len(out.Records) < s.cfg.MaxRecordsPerCall && aws.ToInt64(out.MillisBehindLatest) == 0 {
+			wait = max(wait, s.cfg.PollInterval)
+		}
+		if !sleep(ctx, wait-time.Since(callStart)) {
+			return
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package kinesissource
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// isARN reports whether the configured stream is an ARN.
+func isARN(s string) bool { return strings.HasPrefix(s, "arn:") }
+
+// listShards returns every shard of the stream, open and closed, following
+// NextToken.
+func (s *Source) listShards(ctx context.Context) ([]types.Shard, error) {
+	var shards []types.Shard
+	in := &kinesis.ListShardsInput{}
+	if isARN(s.stream) {
+		in.StreamARN = aws.String(s.stream)
+	} else {
+		in.StreamName = aws.String(s.stream)
+	}
+	for {
+		out, err := s.kin.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list shards of %s: %w", s.stream, err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil || *out.NextToken == "" {
+			return shards, nil
+		}
+		// With a NextToken the stream must not be named again.
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+}
+
+// syncShards adds a lease for every shard that has none and removes the
+// leases of finished shards that left the stream.
+//
+// A shard born of a split or merge of a leased shard starts at its trim
+// horizon (its parents are read to their end first, so nothing is skipped).
+// Other shards start at start_from; with latest, closed shards without
+// leased parents get no lease: their data is older than any new record.
+func (s *Source) syncShards(ctx context.Context) {
+	shards, err := s.listShards(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("shard sync", "err", err)
+		}
+		return
+	}
+	leases, err := s.table.list(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("shard sync", "err", err)
+		}
+		return
+	}
+	have := make(map[string]lease, len(leases))
+	for _, l := range leases {
+		have[l.Key] = l
+	}
+	// Parents before children: a child's first sequence number is above its
+	// parents'.
+	slices.SortFunc(shards, func(a, b types.Shard) int {
+		return cmpSeq(seqStart(a), seqStart(b))
+	})
+	inStream := make(map[string]bool, len(shards))
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		inStream[id] = true
+		if _, ok := have[id]; ok {
+			continue
+		}
+		var parents []string
+		leasedParent := false
+		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+			if p == nil || *p == "" {
+				continue
+			}
+			parents = append(parents, *p)
+			if _, ok := have[*p]; ok {
+				leasedParent = true
+			}
+		}
+		closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+		cp := s.initialCheckpoint()
+		switch {
+		case leasedParent:
+			cp = cpTrimHorizon
+		case cp == cpLatest && closed:
+			continue
+		}
+		l := lease{Key: id, Checkpoint: position{Seq: cp}, Parents: parents}
+		created, err := s.table.create(ctx, l)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.countOp("create", err)
+			s.log.Warn("shard sync", "err", err)
+			return // parents must exist before their children: stop here
+		}
+		if created {
+			s.countOp("create", nil)
+			s.log.Debug("lease created", "shard", id, "checkpoint", cp, "parents", parents)
+		}
+		have[id] = l
+	}
+	for _, l := range leases {
+		if !inStream[l.Key] && l.Checkpoint.Seq == cpShardEnd {
+			if err := s.table.remove(ctx, l); err != nil && ctx.Err() == nil {
+				s.log.Warn("remove lease of expired shard", "shard", l.Key, "err", err)
+			}
+		}
+	}
+}
+
+func seqStart(sh types.Shard) string {
+	if sh.SequenceNumberRange == nil {
+		return ""
+	}
+	return aws.ToString(sh.SequenceNumberRange.StartingSequenceNumber)
+}
+
+// initialCheckpoint is the checkpoint sentinel of start_from.
+func (s *Source) initialCheckpoint() string {
+	switch s.cfg.StartFrom {
+	case StartLatest:
+		return cpLatest
+	case StartAtTimestamp:
+		return cpAtTimestamp
+	}
+	return cpTrimHorizon
+}

@@ -1,0 +1,470 @@
+package kinesissource
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources"
+)
+
+var _ sources.Source = (*Source)(nil)
+
+// Source reads a Kinesis data stream, sharing its shards with every other
+// instance that uses the same lease table.
+type Source struct {
+	cfg    Config
+	id     string
+	stream string // name or ARN, as configured
+	log    *slog.Logger
+	m      *metrics
+	kin    kinesisAPI
+	table  *leaseTable
+	bal    balancer
+	decode decoder
+
+	out  chan delivery
+	poke chan struct{}
+
+	// runCtx bounds the coordinator, readCtx the shard readers.
+	runCtx, readCtx       context.Context
+	stopRun, stopReaders  context.CancelFunc
+	wg                    sync.WaitGroup
+	startOnce             sync.Once
+	startErr              error
+	started               atomic.Bool
+	closing               chan struct{}
+	closeOnce             sync.Once
+	closeErr              error
+	outstanding           atomic.Int64
+	idle                  chan struct{}
+
+	mu   sync.Mutex
+	held map[string]*held
+	seen map[string]seenLease // coordinator only
+}
+
+// held is a lease this instance owns and reads.
+type held struct {
+	l         lease // coordinator only
+	tr        *tracker
+	cancel    context.CancelFunc
+	done      chan struct{}
+	written   position // last checkpoint written
+	renewedAt time.Time
+}
+
+type delivery struct {
+	b  *flowlog.Batch
+	h  *held
+	tk ticket
+}
+
+// New builds a source with clients from the default AWS configuration chain.
+// Background work starts with Start (or the first Read).
+func New(ctx context.Context, cfg Config, set component.Settings) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kin, ddb, err := newClients(ctx, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kinesissource: %w", err)
+	}
+	return newSource(cfg, set, kin, ddb)
+}
+
+func newSource(cfg Config, set component.Settings, kin kinesisAPI, ddb dynamoAPI) (*Source, error) {
+	set = set.Normalize()
+	m, err := newMetrics(set.Registerer, set.ID)
+	if err != nil {
+		return nil, fmt.Errorf("kinesissource: metrics: %w", err)
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = defaultWorkerID()
+	}
+	s := &Source{
+		cfg:     cfg,
+		id:      set.ID,
+		stream:  cfg.Stream,
+		log:     set.Logger,
+		m:       m,
+		kin:     kin,
+		table:   &leaseTable{db: ddb, name: cfg.leaseTable(), owner: cfg.WorkerID},
+		bal:     balancer{me: cfg.WorkerID, failover: cfg.FailoverTime, maxLeases: cfg.MaxLeases, rand: randIntN},
+		decode:  decoder{payload: cfg.Payload, source: set.ID, stream: streamName(cfg.Stream)},
+		out:     make(chan delivery),
+		poke:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		idle:    make(chan struct{}, 1),
+		held:    map[string]*held{},
+		seen:    map[string]seenLease{},
+	}
+	s.runCtx, s.stopRun = context.WithCancel(context.Background())
+	s.readCtx, s.stopReaders = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func defaultWorkerID() string {
+	host, _ := os.Hostname()
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(r[:]))
+}
+
+// WorkerID returns the owner name this instance writes in the lease table.
+func (s *Source) WorkerID() string { return s.cfg.WorkerID }
+
+// Start creates the lease table if needed and starts taking leases.
+func (s *Source) Start(ctx context.Context) error {
+	s.startOnce.Do(func() {
+		select {
+		case <-s.closing:
+			s.startErr = errors.New("kinesissource: start after close")
+			return
+		default:
+		}
+		if err := s.table.ensure(ctx); err != nil {
+			s.startErr = fmt.Errorf("kinesissource: %w", err)
+			return
+		}
+		s.started.Store(true)
+		s.wg.Go(s.coordinate)
+	})
+	return s.startErr
+}
+
+// Ready reports whether the lease table is usable.
+func (s *Source) Ready() bool { return s.started.Load() }
+
+// Read returns the next batch of any shard this instance holds. Its records
+// have Raw and Origin set; Partition is the shard id.
+func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
+	if err := s.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	for {
+		select {
+		case d := <-s.out:
+			if d.h.tr.isDead() {
+				continue // the lease was lost: its new owner reads this again
+			}
+			s.outstanding.Add(1)
+			var once atomic.Bool
+			ack := func(_ context.Context, err error) error {
+				if !once.CompareAndSwap(false, true) {
+					return errors.New("kinesissource: batch acknowledged twice")
+				}
+				d.h.tr.ack(d.tk, err == nil)
+				if s.outstanding.Add(-1) == 0 {
+					select {
+					case s.idle <- struct{}{}:
+					default:
+					}
+				}
+				return nil
+			}
+			return d.b, ack, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-s.closing:
+			return nil, nil, sources.ErrEndOfInput
+		}
+	}
+}
+
+// Close stops reading, waits (until ctx is done, at most failover_time) for
+// the batches already handed out to be acknowledged, checkpoints what was
+// acknowledged and releases the leases so other instances take them at
+// once. It is idempotent and safe before Start.
+func (s *Source) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.startOnce.Do(func() { s.startErr = errors.New("kinesissource: closed") })
+		if !s.started.Load() {
+			s.stopRun()
+			s.stopReaders()
+			return
+		}
+		s.stopReaders()
+		deadline := time.NewTimer(s.cfg.FailoverTime)
+		defer deadline.Stop()
+	wait:
+		for s.outstanding.Load() > 0 {
+			select {
+			case <-s.idle:
+			case <-ctx.Done():
+				break wait
+			case <-deadline.C:
+				break wait
+			}
+		}
+		if n := s.outstanding.Load(); n > 0 {
+			s.log.Warn("closing with unacknowledged batches; they will be read again", "batches", n)
+		}
+		s.stopRun()
+		s.wg.Wait()
+		s.closeErr = s.releaseAll(ctx)
+	})
+	return s.closeErr
+}
+
+// abandon stops everything without checkpointing or releasing, as a crash
+// would (tests).
+func (s *Source) abandon() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.stopReaders()
+		s.stopRun()
+		s.wg.Wait()
+	})
+}
+
+// releaseAll checkpoints and releases every held lease.
+func (s *Source) releaseAll(ctx context.Context) error {
+	s.mu.Lock()
+	hs := make([]*held, 0, len(s.held))
+	for _, h := range s.held {
+		hs = append(hs, h)
+	}
+	s.held = map[string]*held{}
+	s.mu.Unlock()
+	var errs []error
+	for _, h := range hs {
+		h.tr.kill()
+		cp := s.pendingCheckpoint(h)
+		err := s.table.renew(ctx, &h.l, cp, true)
+		s.countOp("release", err)
+		if err != nil && !errors.Is(err, errLeaseLost) {
+			errs = append(errs, fmt.Errorf("kinesissource: release lease %s: %w", h.l.Key, err))
+		}
+		if err == nil && cp != nil {
+			s.m.checkpoints.Inc()
+		}
+		s.m.lag.DeleteLabelValues(h.l.Key)
+	}
+	s.m.leasesHeld.Set(0)
+	return errors.Join(errs...)
+}
+
+// pendingCheckpoint returns the checkpoint to write for h, nil when the
+// table already holds it.
+func (s *Source) pendingCheckpoint(h *held) *position {
+	if h.tr.finished() {
+		return &position{Seq: cpShardEnd}
+	}
+	cp, ok := h.tr.checkpoint()
+	if !ok || cp == h.written || cp == h.l.Checkpoint {
+		return nil
+	}
+	return &cp
+}
+
+// coordinate renews, checkpoints, takes and releases leases and keeps the
+// lease table in step with the shard list, until Close.
+func (s *Source) coordinate() {
+	ctx := s.runCtx
+	renew := time.NewTicker(s.cfg.FailoverTime / 3)
+	defer renew.Stop()
+	syncT := time.NewTicker(s.cfg.ShardSyncInterval)
+	defer syncT.Stop()
+	s.syncShards(ctx)
+	s.balance(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+			s.renewAll(ctx)
+			s.balance(ctx)
+		case <-syncT.C:
+			s.syncShards(ctx)
+		case <-s.poke:
+			if s.finishShards(ctx) {
+				s.syncShards(ctx)
+				s.balance(ctx)
+			}
+		}
+	}
+}
+
+func (s *Source) pokeCoordinator() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Source) countOp(op string, err error) {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, errLeaseLost):
+		outcome = "lost"
+	case err != nil:
+		outcome = "error"
+	}
+	s.m.leaseOps.WithLabelValues(op, outcome).Inc()
+}
+
+// heldList returns the held leases.
+func (s *Source) heldList() []*held {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hs := make([]*held, 0, len(s.held))
+	for _, h := range s.held {
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// renewAll renews every held lease, writing its checkpoint when it moved.
+func (s *Source) renewAll(ctx context.Context) {
+	for _, h := range s.heldList() {
+		if h.tr.finished() {
+			continue // finishShards releases it
+		}
+		cp := s.pendingCheckpoint(h)
+		err := s.table.renew(ctx, &h.l, cp, false)
+		if ctx.Err() != nil {
+			return
+		}
+		s.countOp("renew", err)
+		switch {
+		case err == nil:
+			h.renewedAt = time.Now()
+			if cp != nil {
+				h.written = *cp
+				s.m.checkpoints.Inc()
+			}
+		case errors.Is(err, errLeaseLost):
+			s.log.Info("lease taken by another instance", "shard", h.l.Key)
+			s.drop(h)
+		default:
+			s.log.Warn("renew lease", "shard", h.l.Key, "err", err)
+			if time.Since(h.renewedAt) > s.cfg.FailoverTime {
+				// Others may consider it expired by now: stop reading.
+				s.log.Warn("lease not renewed within failover_time, stopping", "shard", h.l.Key)
+				s.drop(h)
+			}
+		}
+	}
+}
+
+// drop stops reading a lease that is no longer ours.
+func (s *Source) drop(h *held) {
+	h.tr.kill()
+	h.cancel()
+	s.mu.Lock()
+	delete(s.held, h.l.Key)
+	n := len(s.held)
+	s.mu.Unlock()
+	s.m.leasesHeld.Set(float64(n))
+	s.m.lag.DeleteLabelValues(h.l.Key)
+}
+
+// finishShards checkpoints SHARD_END on fully acknowledged shards and
+// releases them. It reports whether any finished.
+func (s *Source) finishShards(ctx context.Context) bool {
+	any := false
+	for _, h := range s.heldList() {
+		if !h.tr.finished() {
+			continue
+		}
+		<-h.done
+		err := s.table.renew(ctx, &h.l, &position{Seq: cpShardEnd}, true)
+		if ctx.Err() != nil {
+			return any
+		}
+		s.countOp("checkpoint", err)
+		if err != nil && !errors.Is(err, errLeaseLost) {
+			s.log.Warn("checkpoint shard end", "shard", h.l.Key, "err", err)
+			continue // retried on the next poke or renewal
+		}
+		if err == nil {
+			s.m.checkpoints.Inc()
+			s.log.Debug("shard finished", "shard", h.l.Key)
+		}
+		s.drop(h)
+		any = true
+	}
+	return any
+}
+
+// balance takes unowned and expired leases, or steals one, to reach an even
+// share.
+func (s *Source) balance(ctx context.Context) {
+	select {
+	case <-s.closing:
+		return
+	default:
+	}
+	leases, err := s.table.list(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("list leases", "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	observe(s.seen, leases, now)
+	heldKeys := map[string]bool{}
+	for _, h := range s.heldList() {
+		heldKeys[h.l.Key] = true
+	}
+	// A held lease that another instance owns now was stolen.
+	for _, l := range leases {
+		if heldKeys[l.Key] && l.Owner != s.cfg.WorkerID {
+			s.mu.Lock()
+			h := s.held[l.Key]
+			s.mu.Unlock()
+			if h != nil {
+				s.log.Info("lease taken by another instance", "shard", l.Key, "owner", l.Owner)
+				s.drop(h)
+				delete(heldKeys, l.Key)
+			}
+		}
+	}
+	p := s.bal.plan(leases, s.seen, heldKeys, now)
+	for _, l := range p.take {
+		s.takeLease(ctx, l, "take")
+	}
+	for _, l := range p.steal {
+		s.takeLease(ctx, l, "steal")
+	}
+}
+
+func (s *Source) takeLease(ctx context.Context, l lease, op string) {
+	got, err := s.table.take(ctx, l)
+	if ctx.Err() != nil {
+		return
+	}
+	s.countOp(op, err)
+	if err != nil {
+		if !errors.Is(err, errLeaseLost) {
+			s.log.Warn(op+" lease", "shard", l.Key, "err", err)
+		}
+		return
+	}
+	s.log.Info("lease "+op+"n", "shard", l.Key, "from", l.Owner, "checkpoint", got.Checkpoint.Seq)
+	rctx, cancel := context.WithCancel(s.readCtx)
+	h := &held{l: got, cancel: cancel, done: make(chan struct{}), written: got.Checkpoint, renewedAt: time.Now()}
+	h.tr = newTracker(got.Checkpoint, s.pokeCoordinator)
+	s.mu.Lock()
+	s.held[got.Key] = h
+	n := len(s.held)
+	s.mu.Unlock()
+	s.m.leasesHeld.Set(float64(n))
+	s.wg.Go(func() {
+		defer close(h.done)
+		s.readShard(rctx, h, got.Key, got.Checkpoint)
+	})
+}
+

@@ -1,0 +1,208 @@
+package kinesissource
+
+import "sync"
+
+// Lease table checkpoint sentinels, as the Kinesis Client Library writes them.
+const (
+	cpTrimHorizon = "TRIM_HORIZON"
+	cpLatest      = "LATEST"
+	cpAtTimestamp = "AT_TIMESTAMP"
+	cpShardEnd    = "SHARD_END"
+)
+
+// position is a place in a shard: everything up to and including the user
+// record (Seq, Sub) is done. Sub is the KPL sub-sequence number of the last
+// user record of an aggregated record, 0 otherwise. Seq may be a sentinel.
+type position struct {
+	Seq string
+	Sub int64
+}
+
+func (p position) isSentinel() bool {
+	switch p.Seq {
+	case cpTrimHorizon, cpLatest, cpAtTimestamp, cpShardEnd, "":
+		return true
+	}
+	return false
+}
+
+// cmpSeq compares two Kinesis sequence numbers (decimal strings without
+// leading zeros).
+func cmpSeq(a, b string) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// tracker follows the batches of one shard handed out and acknowledged, and
+// yields the highest contiguous acknowledged position: the only position
+// that may be checkpointed.
+//
+// A nack discards every pending batch (their acks are ignored from then on)
+// and asks the shard reader to rewind to the last acknowledged position:
+// what follows it is read again.
+type tracker struct {
+	mu      sync.Mutex
+	gen     uint64
+	next    uint64 // index of the next batch
+	base    uint64 // index of pending[0]
+	pending []pend
+	acked   position // highest contiguous acknowledged
+	hasAck  bool
+	ended   bool // the reader reached the shard end and added every batch
+	rewind  bool
+	dead    bool // the lease was lost or released: acks are ignored
+	notify  func()
+}
+
+type pend struct {
+	pos   position
+	acked bool
+}
+
+// ticket identifies a batch for ack.
+type ticket struct {
+	gen, idx uint64
+}
+
+// newTracker starts at the lease's checkpoint, which counts as acknowledged.
+// notify (optional) is called without the lock when the shard becomes
+// finished.
+func newTracker(start position, notify func()) *tracker {
+	t := &tracker{notify: notify}
+	if !start.isSentinel() {
+		t.acked, t.hasAck = start, true
+	}
+	return t
+}
+
+// add registers a batch ending at pos, already acknowledged when done. It
+// refuses (ok false) while a rewind is pending: the batch lies beyond the
+// position the reader must go back to, and is to be discarded.
+func (t *tracker) add(pos position, done bool) (tk ticket, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.rewind {
+		return ticket{}, false
+	}
+	tk = ticket{gen: t.gen, idx: t.next}
+	t.next++
+	t.pending = append(t.pending, pend{pos: pos, acked: done})
+	t.advance()
+	return tk, true
+}
+
+// ack marks a batch acknowledged (ok) or asks for a rewind (!ok). notify is
+// called when the shard becomes finished.
+func (t *tracker) ack(tk ticket, ok bool) {
+	t.mu.Lock()
+	if t.dead || tk.gen != t.gen || tk.idx < t.base || tk.idx >= t.next {
+		t.mu.Unlock()
+		return
+	}
+	if !ok {
+		t.gen++
+		t.base, t.pending = t.next, t.pending[:0]
+		t.ended, t.rewind = false, true
+		t.mu.Unlock()
+		return
+	}
+	t.pending[tk.idx-t.base].acked = true
+	t.advance()
+	fin := t.finishedLocked()
+	t.mu.Unlock()
+	if fin && t.notify != nil {
+		t.notify()
+	}
+}
+
+func (t *tracker) advance() {
+	i := 0
+	for i < len(t.pending) && t.pending[i].acked {
+		t.acked, t.hasAck = t.pending[i].pos, true
+		i++
+	}
+	if i > 0 {
+		n := copy(t.pending, t.pending[i:])
+		clear(t.pending[n:])
+		t.pending = t.pending[:n]
+		t.base += uint64(i)
+	}
+}
+
+// setEnded records that the reader reached the shard end after adding its
+// last batch.
+func (t *tracker) setEnded() {
+	t.mu.Lock()
+	t.ended = true
+	fin := t.finishedLocked()
+	t.mu.Unlock()
+	if fin && t.notify != nil {
+		t.notify()
+	}
+}
+
+func (t *tracker) finishedLocked() bool { return t.ended && len(t.pending) == 0 && !t.dead }
+
+// finished reports whether every record of the shard was acknowledged up to
+// its end, so SHARD_END may be checkpointed.
+func (t *tracker) finished() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.finishedLocked()
+}
+
+// checkpoint returns the highest contiguous acknowledged position, if any.
+func (t *tracker) checkpoint() (position, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.acked, t.hasAck
+}
+
+// takeRewind reports (once) that a nack asked the reader to rewind, and the
+// position to resume after.
+func (t *tracker) takeRewind() (position, bool, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.rewind {
+		return position{}, false, false
+	}
+	t.rewind = false
+	return t.acked, t.hasAck, true
+}
+
+// outstanding is the number of batches handed out and not yet acknowledged.
+func (t *tracker) outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, p := range t.pending {
+		if !p.acked {
+			n++
+		}
+	}
+	return n
+}
+
+// kill makes every later ack a no-op.
+func (t *tracker) kill() {
+	t.mu.Lock()
+	t.dead = true
+	t.mu.Unlock()
+}
+
+func (t *tracker) isDead() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dead
+}
