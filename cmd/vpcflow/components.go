@@ -1,11 +1,16 @@
 package main
 
 import (
+	"github.com/vpcflow/vpcflow/enrich/eni"
 	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/flowmetrics"
+	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/filesink"
+	"github.com/vpcflow/vpcflow/sinks/httpsink"
 	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/filesource"
+	"github.com/vpcflow/vpcflow/sources/s3sqssource"
 )
 
 // factories lists every component the binary knows, explicitly.
@@ -13,10 +18,16 @@ func factories() processor.Factories {
 	return processor.NewFactories(
 		[]sources.Factory{
 			filesource.NewFactory(),
+			s3sqssource.NewFactory(),
 		},
-		[]processor.StageFactory{},
+		[]processor.StageFactory{
+			parse.NewFactory(),
+			eni.NewFactory(),
+			flowmetrics.NewFactory(),
+		},
 		[]sinks.Factory{
 			filesink.NewFactory(),
+			httpsink.NewFactory(),
 		},
 	)
 }

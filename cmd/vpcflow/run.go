@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vpcflow/vpcflow/processor"
 )
 
@@ -63,12 +64,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return err
 	}
-	return runPipeline(ctx, cfg, stderr, nil)
+	return runPipelineWith(ctx, cfg, stderr, nil)
 }
 
-// runPipeline builds and runs cfg with telemetry. started, when set, gets
-// the pipeline and the telemetry address once running.
-func runPipeline(ctx context.Context, cfg *processor.Config, logw io.Writer, started func(p *processor.Pipeline, addr string)) error {
+// runPipelineWith builds and runs cfg with telemetry. started, when set,
+// gets the pipeline, the telemetry address and the metrics registry once
+// the pipeline is built.
+func runPipelineWith(ctx context.Context, cfg *processor.Config, logw io.Writer, started func(p *processor.Pipeline, addr string, reg *prometheus.Registry)) error {
 	log := newLogger(logw, cfg.Telemetry)
 	reg := newRegistry()
 	tp, shutdownTracing, err := newTracerProvider(ctx, cfg.Telemetry.Tracing, logw)
@@ -88,7 +90,7 @@ func runPipeline(ctx context.Context, cfg *processor.Config, logw io.Writer, sta
 	}
 	health.p = p
 	if started != nil {
-		started(p, addr)
+		started(p, addr, reg)
 	}
 	log.Info("pipeline running", "version", version, "sources", len(cfg.Sources), "stages", len(cfg.Stages), "sinks", len(cfg.Sinks))
 	err = p.Run(ctx)
