@@ -1,0 +1,106 @@
+package kafkasource
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// partition is the checkpointer of one owned partition. Batches are tracked
+// in offset order; an acknowledged prefix is marked for commit (its last
+// offset + 1). Guarded by Source.mu.
+type partition struct {
+	topic string
+	part  int32
+	name  string // "topic/N": Batch.Partition and the metrics label
+
+	// revoked: the partition is no longer owned by this state (revoked,
+	// lost, reassigned or closed); acks are ignored.
+	revoked bool
+	// failed: a batch was nacked; nothing past it may be committed while
+	// this state lives, so later acks are ignored and nothing is tracked.
+	failed bool
+	// inflight are the batches not yet committable, oldest first.
+	inflight []*inflight
+	// newest is the timestamp of the newest record read.
+	newest time.Time
+	// base is the offset lag counts from while the group has no commit
+	// (start_from latest), or -1.
+	base int64
+}
+
+func newPartition(topic string, part int32) *partition {
+	return &partition{topic: topic, part: part, name: topic + "/" + strconv.FormatInt(int64(part), 10), base: -1}
+}
+
+// inflight is one batch handed out (or about to be).
+type inflight struct {
+	s     *Source
+	p     *partition
+	next  int64 // offset to commit once this batch and all before it are acknowledged
+	epoch int32
+	done  bool
+	acked bool // the AckFunc was called
+}
+
+func (p *partition) track(in *inflight) {
+	if p.failed || p.revoked {
+		return
+	}
+	p.inflight = append(p.inflight, in)
+}
+
+// ack is the batch's AckFunc.
+func (in *inflight) ack(_ context.Context, err error) error {
+	s := in.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.acked {
+		return errAckedTwice
+	}
+	in.acked = true
+	s.ackLocked(in, err)
+	return nil
+}
+
+// ackLocked records the outcome of a batch and marks the new contiguous
+// acknowledged prefix of its partition for commit.
+func (s *Source) ackLocked(in *inflight, err error) {
+	p := in.p
+	if p.revoked || s.closed {
+		return // the partition's next owner reads it again
+	}
+	if err != nil {
+		if !p.failed {
+			s.met.nacks.Inc()
+			s.log.Warn("kafka batch not delivered; its partition commits no further until reassigned or restarted",
+				"partition", p.name, "offset", in.next-1, "error", err)
+		}
+		p.failed = true
+		clear(p.inflight)
+		p.inflight = nil
+		return
+	}
+	if p.failed {
+		return
+	}
+	in.done = true
+	n := 0
+	for n < len(p.inflight) && p.inflight[n].done {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	last := p.inflight[n-1]
+	clear(p.inflight[:n])
+	p.inflight = p.inflight[n:]
+	if len(p.inflight) == 0 {
+		p.inflight = p.inflight[:0:0]
+	}
+	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
+		p.topic: {p.part: {Epoch: last.epoch, Offset: last.next}},
+	})
+}

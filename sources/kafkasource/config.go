@@ -1,0 +1,236 @@
+package kafkasource
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vpcflow/vpcflow/processor/envelope"
+)
+
+// Config configures the kafka source. Zero values are replaced by
+// NewDefaultConfig's.
+type Config struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Topic, Topics and TopicRegex choose what to consume: Topic and Topics
+	// add up; TopicRegex (Go regexp syntax, matched against whole topic
+	// names) excludes both.
+	Topic      string   `yaml:"topic"`
+	Topics     []string `yaml:"topics"`
+	TopicRegex string   `yaml:"topic_regex"`
+	// Group is the consumer group: every instance with the same group
+	// shares the partitions.
+	Group string `yaml:"group"`
+	// ClientID is sent to the brokers, for their logs and quotas.
+	ClientID string `yaml:"client_id"`
+	// StartFrom is where a partition with no committed offset starts:
+	// earliest or latest.
+	StartFrom string `yaml:"start_from"`
+	// Payload is lines, cloudwatch_logs or auto.
+	Payload string `yaml:"payload"`
+
+	TLS  TLSConfig  `yaml:"tls"`
+	SASL SASLConfig `yaml:"sasl"`
+
+	// FetchMaxBytes bounds one fetch response (all partitions of one
+	// broker); FetchMaxPartitionBytes bounds one partition's share.
+	FetchMaxBytes          int `yaml:"fetch_max_bytes"`
+	FetchMaxPartitionBytes int `yaml:"fetch_max_partition_bytes"`
+	// FetchMaxWait is how long a broker may hold a fetch when it has no data.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// MaxPollRecords bounds the Kafka records taken by one poll.
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// BatchMaxRecords closes a batch once it holds this many flow-log
+	// records. A Kafka record is never split across batches.
+	BatchMaxRecords int `yaml:"batch_max_records"`
+	// CommitInterval is how often acknowledged offsets are committed (they
+	// are also committed on revocation and on Close).
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// LagInterval is how often the lag and record-age gauges are refreshed.
+	LagInterval time.Duration `yaml:"lag_interval"`
+	// SessionTimeout and RebalanceTimeout are the group member's timeouts.
+	SessionTimeout   time.Duration `yaml:"session_timeout"`
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// HeartbeatInterval is how often the member heartbeats; a rebalance is
+	// noticed within one interval.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// TLSConfig configures TLS to the brokers.
+type TLSConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of the CAs to trust; empty uses the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the brokers' certificates.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns off certificate verification (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+	// AWS_MSK_IAM (credentials from the AWS SDK's default chain; the region
+	// is taken from the broker host name, else AWS_REGION).
+	Mechanism string `yaml:"mechanism"`
+	// User and Password for PLAIN and SCRAM; write the password as
+	// ${KAFKA_PASSWORD} so that it comes from the environment.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+// NewDefaultConfig returns the defaults:
+//
+//   - group "vpcflow", client_id "vpcflow".
+//   - start_from earliest: a new group reads what the topic retains rather
+//     than skipping it (at least once, nothing lost).
+//   - payload auto: gzip or base64 gzip or JSON is a CloudWatch Logs
+//     envelope, anything else is lines.
+//   - fetch_max_bytes 50 MiB (Kafka's fetch.max.bytes);
+//     fetch_max_partition_bytes 4 MiB: at ~110 bytes a line that is ~38k
+//     lines per partition per fetch, enough to keep a core busy between
+//     round trips; memory held is at most one fetch per broker.
+//   - fetch_max_wait 5s, the time an idle fetch waits at the broker.
+//   - max_poll_records 10000 Kafka records per poll; batch_max_records 4096
+//     flow records per batch (4096 × ~110 B ≈ 450 KiB of lines): with the
+//     engine's default 64 batches in flight, about 260k records are held.
+//   - commit_interval 5s: after a crash at most 5 s of acknowledged work
+//     is read again.
+//   - lag_interval 5s: the lag gauge is never older than 10 s.
+//   - session_timeout 45s, rebalance_timeout 60s, heartbeat_interval 3s
+//     (Kafka's defaults).
+func NewDefaultConfig() *Config {
+	return &Config{
+		Group:                  "vpcflow",
+		ClientID:               "vpcflow",
+		StartFrom:              "earliest",
+		Payload:                "auto",
+		FetchMaxBytes:          50 << 20,
+		FetchMaxPartitionBytes: 4 << 20,
+		FetchMaxWait:           5 * time.Second,
+		MaxPollRecords:         10000,
+		BatchMaxRecords:        4096,
+		CommitInterval:         5 * time.Second,
+		LagInterval:            5 * time.Second,
+		SessionTimeout:         45 * time.Second,
+		RebalanceTimeout:       60 * time.Second,
+		HeartbeatInterval:      3 * time.Second,
+	}
+}
+
+// topics returns the topics named by topic and topics, without duplicates.
+func (c *Config) topics() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range append([]string{c.Topic}, c.Topics...) {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Validate reports every problem, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		add("brokers must name at least one broker")
+	}
+	for i, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" {
+			add("brokers[%d] is empty", i)
+		}
+	}
+	for i, t := range c.Topics {
+		if t == "" {
+			add("topics[%d] is empty", i)
+		}
+	}
+	switch {
+	case c.TopicRegex != "" && len(c.topics()) > 0:
+		add("topic_regex cannot be combined with topic or topics")
+	case c.TopicRegex != "":
+		if _, err := regexp.Compile(c.TopicRegex); err != nil {
+			add("topic_regex: %v", err)
+		}
+	case len(c.topics()) == 0:
+		add("one of topic, topics or topic_regex must be set")
+	}
+	if c.Group == "" {
+		add("group must be set")
+	}
+	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
+		add("start_from must be earliest or latest, got %q", c.StartFrom)
+	}
+	if _, err := envelope.ParsePayload(c.Payload); err != nil {
+		add("payload: %v", err)
+	}
+	if c.FetchMaxBytes <= 0 || c.FetchMaxBytes > math.MaxInt32 {
+		add("fetch_max_bytes must be between 1 and %d, got %d", math.MaxInt32, c.FetchMaxBytes)
+	}
+	if c.FetchMaxPartitionBytes <= 0 || c.FetchMaxPartitionBytes > math.MaxInt32 {
+		add("fetch_max_partition_bytes must be between 1 and %d, got %d", math.MaxInt32, c.FetchMaxPartitionBytes)
+	}
+	if c.FetchMaxWait < 10*time.Millisecond {
+		add("fetch_max_wait must be at least 10ms, got %s", c.FetchMaxWait)
+	}
+	if c.MaxPollRecords <= 0 {
+		add("max_poll_records must be positive, got %d", c.MaxPollRecords)
+	}
+	if c.BatchMaxRecords <= 0 {
+		add("batch_max_records must be positive, got %d", c.BatchMaxRecords)
+	}
+	if c.CommitInterval <= 0 {
+		add("commit_interval must be positive, got %s", c.CommitInterval)
+	}
+	if c.LagInterval <= 0 || c.LagInterval > 10*time.Second {
+		add("lag_interval must be between 1ns and 10s, got %s", c.LagInterval)
+	}
+	if c.SessionTimeout <= 0 {
+		add("session_timeout must be positive, got %s", c.SessionTimeout)
+	}
+	if c.RebalanceTimeout <= 0 {
+		add("rebalance_timeout must be positive, got %s", c.RebalanceTimeout)
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.SessionTimeout {
+		add("heartbeat_interval must be positive and below session_timeout, got %s", c.HeartbeatInterval)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls.cert_file and tls.key_file must be set together")
+	}
+	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify || c.TLS.ServerName != "") {
+		add("tls.enabled must be true when other tls keys are set")
+	}
+	switch c.SASL.Mechanism {
+	case "":
+		if c.SASL.User != "" || c.SASL.Password != "" {
+			add("sasl.mechanism must be set when sasl.user or sasl.password is")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASL.User == "" {
+			add("sasl.user must be set for %s", c.SASL.Mechanism)
+		}
+		if c.SASL.Password == "" {
+			add("sasl.password must be set for %s (e.g. \"${KAFKA_PASSWORD}\")", c.SASL.Mechanism)
+		}
+	case "AWS_MSK_IAM":
+		if !c.TLS.Enabled {
+			add("sasl.mechanism AWS_MSK_IAM needs tls.enabled: true")
+		}
+		if c.SASL.User != "" || c.SASL.Password != "" {
+			add("sasl.user and sasl.password are not used with AWS_MSK_IAM (credentials come from the AWS SDK's default chain)")
+		}
+	default:
+		add("sasl.mechanism must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM, got %q", c.SASL.Mechanism)
+	}
+	return errors.Join(errs...)
+}

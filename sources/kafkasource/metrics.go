@@ -1,0 +1,100 @@
+package kafkasource
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of one kafka source. Label values are bounded: source is the
+// component id, partition is "topic/N" for the partitions this instance
+// owns (series are removed when a partition is revoked).
+type metrics struct {
+	lag            *prometheus.GaugeVec // partition
+	age            *prometheus.GaugeVec // partition
+	assigned       prometheus.Gauge
+	decodeFailures prometheus.Counter
+	fetchErrors    prometheus.Counter
+	nacks          prometheus.Counter
+	commits        *prometheus.CounterVec // outcome
+	rebalances     *prometheus.CounterVec // event
+}
+
+func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vpcflow_source_lag_records",
+		Help: "Records of a partition not yet committed: high watermark minus committed offset.",
+	}, []string{"source", "partition"})
+	age := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vpcflow_source_newest_record_age_seconds",
+		Help: "Age of the newest record read from a partition, by the record's timestamp, at the last refresh.",
+	}, []string{"source", "partition"})
+	assigned := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vpcflow_kafka_partitions_assigned",
+		Help: "Partitions this instance currently owns in its consumer group.",
+	}, []string{"source"})
+	decode := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kafka_decode_failures_total",
+		Help: "Kafka records whose payload could not be decoded (corrupt gzip, unknown envelope); they go to the errors output.",
+	}, []string{"source"})
+	fetchErrs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kafka_fetch_errors_total",
+		Help: "Errors returned by fetches (the client retries them).",
+	}, []string{"source"})
+	nacks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kafka_nacks_total",
+		Help: "Batches negatively acknowledged; their partition commits no further until it is reassigned or the process restarts.",
+	}, []string{"source"})
+	commits := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kafka_commits_total",
+		Help: "Offset commit requests by outcome (ok, error).",
+	}, []string{"source", "outcome"})
+	rebalances := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kafka_rebalance_events_total",
+		Help: "Consumer group events: assigned, revoked, lost.",
+	}, []string{"source", "event"})
+	var errs []error
+	lag = register(reg, lag, &errs)
+	age = register(reg, age, &errs)
+	assigned = register(reg, assigned, &errs)
+	decode = register(reg, decode, &errs)
+	fetchErrs = register(reg, fetchErrs, &errs)
+	nacks = register(reg, nacks, &errs)
+	commits = register(reg, commits, &errs)
+	rebalances = register(reg, rebalances, &errs)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	src := prometheus.Labels{"source": id}
+	return &metrics{
+		lag:            lag.MustCurryWith(src),
+		age:            age.MustCurryWith(src),
+		assigned:       assigned.WithLabelValues(id),
+		decodeFailures: decode.WithLabelValues(id),
+		fetchErrors:    fetchErrs.WithLabelValues(id),
+		nacks:          nacks.WithLabelValues(id),
+		commits:        commits.MustCurryWith(src),
+		rebalances:     rebalances.MustCurryWith(src),
+	}, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (several kafka sources in one process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errs = append(*errs, err)
+	}
+	return c
+}
+
+// forget removes the series of a partition this instance no longer owns.
+func (m *metrics) forget(partition string) {
+	m.lag.DeleteLabelValues(partition)
+	m.age.DeleteLabelValues(partition)
+}
