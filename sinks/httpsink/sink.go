@@ -384,6 +384,8 @@ func (s *Sink) flush(ctx context.Context, p *pending) error {
 	if p.n == 0 {
 		return nil
 	}
+	// The sender owns p.buf once it has it: read its size before.
+	size := len(*p.buf)
 	req := &request{header: p.header, body: p.buf, n: p.n, tickets: p.tickets}
 	select {
 	case s.queue <- req:
@@ -393,7 +395,7 @@ func (s *Sink) flush(ctx context.Context, p *pending) error {
 		return errClosed
 	}
 	p.timer.Stop()
-	s.pendingBytes -= len(*p.buf)
+	s.pendingBytes -= size
 	delete(s.groups, p.key)
 	if s.last == p {
 		s.last = nil
