@@ -10,6 +10,8 @@ import (
 	"github.com/vpcflow/vpcflow/sinks/httpsink"
 	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/filesource"
+	"github.com/vpcflow/vpcflow/sources/kafkasource"
+	"github.com/vpcflow/vpcflow/sources/kinesissource"
 	"github.com/vpcflow/vpcflow/sources/s3sqssource"
 )
 
@@ -18,6 +20,8 @@ func factories() processor.Factories {
 	return processor.NewFactories(
 		[]sources.Factory{
 			filesource.NewFactory(),
+			kafkasource.NewFactory(),
+			kinesissource.NewFactory(),
 			s3sqssource.NewFactory(),
 		},
 		[]processor.StageFactory{

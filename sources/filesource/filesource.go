@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -40,7 +41,12 @@ type Source struct {
 	stdin io.Reader
 
 	idx    int
-	cur    *input
+	cur    *input // owned by the producer goroutine
+
+	startOnce sync.Once
+	ch        chan item
+	stop      chan struct{}
+
 	pool   sync.Pool
 	nacked atomic.Int64
 	closed atomic.Bool
@@ -123,15 +129,68 @@ func (s *Source) newBatch() *flowlog.Batch {
 	}
 }
 
+type item struct {
+	b   *flowlog.Batch
+	err error
+}
+
 // Read returns the next batch of lines, ErrEndOfInput after the last file.
+// Files are read and decompressed ahead by one batch in a goroutine, so
+// reading overlaps processing and a blocked standard input never stops a
+// shutdown.
 func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
+	s.startOnce.Do(func() {
+		s.ch = make(chan item, 2)
+		s.stop = make(chan struct{})
+		go s.produce()
+	})
+	select {
+	case it, ok := <-s.ch:
+		if !ok {
+			return nil, nil, sources.ErrEndOfInput
+		}
+		if it.err != nil {
+			return nil, nil, it.err
+		}
+		return it.b, s.ackFunc(it.b), nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+func (s *Source) produce() {
+	defer close(s.ch)
+	defer func() {
+		if s.cur != nil && s.cur.f != nil {
+			s.cur.f.Close()
+		}
+	}()
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+		b, err := s.next()
+		if err == sources.ErrEndOfInput {
+			return
+		}
+		select {
+		case s.ch <- item{b, err}:
+		case <-s.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Source) next() (*flowlog.Batch, error) {
+	for {
+		select {
+		case <-s.stop:
+			return nil, sources.ErrEndOfInput
+		default:
 		}
 		if s.cur == nil {
 			if s.idx >= len(s.files) {
-				return nil, nil, sources.ErrEndOfInput
+				return nil, sources.ErrEndOfInput
 			}
 			name := s.files[s.idx]
 			s.idx++
@@ -142,7 +201,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 				b.Partition = name
 				b.Fail(s.set.ID, err, nil, &flowlog.Origin{Name: name})
 				s.set.Logger.Error("cannot read input", "file", name, "error", err)
-				return b, s.ackFunc(b), nil
+				return b, nil
 			}
 			s.cur = in
 		}
@@ -158,7 +217,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 			s.pool.Put(b)
 			continue
 		}
-		return b, s.ackFunc(b), nil
+		return b, nil
 	}
 }
 
@@ -256,9 +315,23 @@ func (s *Source) Close(context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if s.cur != nil && s.cur.f != nil {
-		s.cur.f.Close()
-		s.cur = nil
+	s.startOnce.Do(func() {}) // never start after Close
+	if s.stop != nil {
+		close(s.stop)
+		// Let the producer finish its batch (it closes its file); a read
+		// blocked on standard input is left to the process exit.
+		timeout := time.After(2 * time.Second)
+	drain:
+		for {
+			select {
+			case _, ok := <-s.ch:
+				if !ok {
+					break drain
+				}
+			case <-timeout:
+				break drain
+			}
+		}
 	}
 	if n := s.nacked.Load(); n > 0 {
 		s.set.Logger.Warn("batches were not delivered", "batches", n)
