@@ -23,12 +23,16 @@ if [ ! -d "$dir/node_modules/kinesalite" ] || [ ! -d "$dir/node_modules/dynalite
 	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error kinesalite@3 dynalite@4) >&2
 fi
 
+# A client that aborts a request (a cancelled context) makes the emulators
+# throw from a socket handler; log it and keep serving.
 cat >"$dir/kinesalite.js" <<'JS'
+process.on('uncaughtException', (e) => console.error('kinesalite: ignored:', e && e.message))
 const port = parseInt(process.argv[2], 10)
 require('kinesalite')({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100})
   .listen(port, '127.0.0.1', () => console.error('kinesalite listening on 127.0.0.1:' + port))
 JS
 cat >"$dir/dynalite.js" <<'JS'
+process.on('uncaughtException', (e) => console.error('dynalite: ignored:', e && e.message))
 const port = parseInt(process.argv[2], 10)
 require('dynalite')({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0})
   .listen(port, '127.0.0.1', () => console.error('dynalite listening on 127.0.0.1:' + port))
