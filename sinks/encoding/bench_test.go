@@ -39,11 +39,15 @@ func BenchmarkEncode(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			i := 0
-			for b.Loop() {
+			cpu0 := cpuTime()
+	for b.Loop() {
 				buf = e.AppendRecord(buf[:0], &rs[i&1023])
 				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
+			}
 		})
 	}
 }
@@ -63,7 +67,8 @@ func BenchmarkSumoEncodeGzip(b *testing.B) {
 			b.ReportAllocs()
 			var raw, comp int64
 			i := 0
-			for b.Loop() {
+			cpu0 := cpuTime()
+	for b.Loop() {
 				body = e.AppendRecord(body, &rs[i&4095])
 				i++
 				if len(body) >= 1<<20 {
@@ -77,6 +82,9 @@ func BenchmarkSumoEncodeGzip(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
+			}
 			if comp > 0 {
 				b.ReportMetric(float64(raw)/float64(comp), "ratio")
 			}

@@ -58,7 +58,6 @@ func newCompressor(name string, level, concurrency int) (compressor, error) {
 	return nil, fmt.Errorf("compression: unknown %q", name)
 }
 
-
 // appendWriter is an io.Writer appending to a slice.
 type appendWriter struct{ b []byte }
 

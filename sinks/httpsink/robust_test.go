@@ -159,7 +159,7 @@ func TestMemoryBoundedWhileIntakeDead(t *testing.T) {
 	}
 	h1 := heap()
 	a1 := attempts()
-	waitFor(t, "many more attempts", func() bool { return attempts() >= a1+400 })
+	waitFor(t, "many more attempts", func() bool { return attempts() >= a1+200 })
 	h2 := heap()
 	if returned.Load() != 0 {
 		t.Fatalf("%d Writes returned while the intake is dead", returned.Load())

@@ -56,12 +56,13 @@ type Sink struct {
 
 	// mu is a lock that waiting can be cancelled: a Write holds it while
 	// it encodes and while it hands a full body to the senders.
-	mu      chan struct{}
-	groups  map[string]*pending
-	last    *pending // the group of the previous record
-	keyBuf  []byte
+	mu           chan struct{}
+	groups       map[string]*pending
+	last         *pending // the group of the previous record
+	keyBuf       []byte
+	scratch      []byte // a record moved to the next body
 	pendingBytes int
-	closed  bool
+	closed       bool
 
 	queue      chan *request
 	hardCtx    context.Context // cancelled when Close gives up waiting
@@ -81,6 +82,7 @@ type pending struct {
 	n       int
 	tickets []*ticket
 	timer   *time.Timer
+	sent    bool // handed to a sender
 }
 
 // request is a body on its way.
@@ -313,14 +315,14 @@ func (s *Sink) add(ctx context.Context, t *ticket, r *flowlog.Record, o *flowlog
 	if p.n > 0 && len(buf) > s.maxBytes {
 		// It does not fit: send the body without it, then start a new one
 		// with it. The record is kept in a scratch copy meanwhile.
-		rec := append(s.keyBuf[len(s.keyBuf):], buf[mark:]...)
+		s.scratch = append(s.scratch[:0], buf[mark:]...)
 		*p.buf = buf[:mark]
 		s.pendingBytes -= size
 		if err := s.flush(ctx, p); err != nil {
 			return err
 		}
 		p = s.group(r, o)
-		*p.buf = append(*p.buf, rec...)
+		*p.buf = append(*p.buf, s.scratch...)
 		s.pendingBytes += size
 	}
 	p.n++
@@ -341,7 +343,7 @@ func (s *Sink) add(ctx context.Context, t *ticket, r *flowlog.Record, o *flowlog
 // it when needed. Called with the lock held.
 func (s *Sink) group(r *flowlog.Record, o *flowlog.Origin) *pending {
 	s.keyBuf = s.headers.key(s.keyBuf[:0], r, o)
-	if p := s.last; p != nil && p.key == string(s.keyBuf) && s.groups[p.key] == p {
+	if p := s.last; p != nil && !p.sent && p.key == string(s.keyBuf) {
 		return p
 	}
 	p, ok := s.groups[string(s.keyBuf)]
@@ -394,6 +396,7 @@ func (s *Sink) flush(ctx context.Context, p *pending) error {
 	case <-s.hardCtx.Done():
 		return errClosed
 	}
+	p.sent = true
 	p.timer.Stop()
 	s.pendingBytes -= size
 	delete(s.groups, p.key)

@@ -59,7 +59,9 @@ func (t *template) append(dst []byte, r *flowlog.Record, o *flowlog.Origin) []by
 	return dst
 }
 
-func isNameByte(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-' || b == '_' }
+func isNameByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-' || b == '_'
+}
 
 func parseTemplate(s string) (*template, error) {
 	t := &template{}
