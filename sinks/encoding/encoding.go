@@ -15,12 +15,11 @@
 //   - account-id and region from the input (an S3 key) when the line lacks them;
 //   - the enrichment keys, when the record's ENI is known: vpc-id, subnet-id,
 //     instance-id, aws-region, availability-zone, interface-type,
-//     security-group-ids (an array, possibly empty) and direction (left out
-//     when unknown); empty values are left out;
+//     security-group-ids (an array, possibly empty), tags (an object of the
+//     tag keys eni_enrich copies, when any) and direction (left out when
+//     unknown); empty values are left out;
 //   - log-group and log-stream, with Options.IncludeLogInfo, for records that
 //     came in a CloudWatch Logs envelope.
-//
-// ENI tags are not written: they are unbounded in number and size.
 //
 // # sumo_vpc_json
 //

@@ -31,6 +31,12 @@ var testENI = &flowlog.ENI{
 	Addresses:        []netip.Addr{netip.MustParseAddr("192.168.3.98")},
 }
 
+var taggedENI = func() *flowlog.ENI {
+	e := *testENI
+	e.Tags = map[string]string{"Name": "web-1", "Team": `a "quoted" team`, "Env": "prod"}
+	return &e
+}()
+
 var (
 	cwlOrigin = &flowlog.Origin{Name: "kinesis flows/shard-0", LogGroup: "/vpc/flow-logs", LogStream: "eni-057e0bd0-all"}
 	s3Origin  = &flowlog.Origin{Name: "s3://bucket/key.log.gz", Account: "210987654321", Region: "eu-west-1"}
@@ -78,7 +84,7 @@ var goldenCases = []goldenCase{
 			flowlog.FBytes, flowlog.FPackets, flowlog.FStart, flowlog.FEnd, flowlog.FAction, flowlog.FLogStatus},
 		origin: s3Origin},
 	{name: "v5-custom-order", line: "5 vpc-0aa1 subnet-0bb2 i-0cc3 eni-0dd4 123456789012 IPv4 10.40.1.175 10.40.2.236 39812 80 10.40.1.175 10.40.2.236 6 3726 28 1718000000 1718000060 ACCEPT 19 OK us-east-1 use1-az4 - AMAZON ingress 1",
-		format: v5Format, eni: testENI, dir: flowlog.DirInternal},
+		format: v5Format, eni: taggedENI, dir: flowlog.DirInternal},
 	{name: "tgw", line: "6 TransitGateway 123456789012 tgw-0a1b tgw-attach-0c2d 10.0.1.1 10.0.2.2 5 500 1 0 2 0", format: tgwFormat},
 	{name: "trailing-spaces", line: "  2 123456789012 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1718000000 1718000060 ACCEPT OK  "},
 	{name: "escapes", line: `2 "quoted" eni-\back 10.0.0.1 10.0.0.2 1 2 6 1 40 1718000000 1718000060 A` + "\x01\x1f\t" + ` OK`},

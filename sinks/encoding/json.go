@@ -73,6 +73,10 @@ func (e jsonEncoder) AppendRecord(dst []byte, r *flowlog.Record) []byte {
 		dst = appendKey(dst, "security-group-ids", comma)
 		comma = true
 		dst = appendStringArray(dst, eni.SecurityGroupIDs)
+		if len(eni.Tags) > 0 {
+			dst = appendKey(dst, "tags", comma)
+			dst = appendTags(dst, eni.Tags)
+		}
 	}
 	if r.Direction != flowlog.DirUnknown {
 		dst, comma = appendOptString(dst, "direction", r.Direction.String(), comma)
@@ -136,4 +140,31 @@ func appendOptString(dst []byte, key, v string, comma bool) ([]byte, bool) {
 
 func (e jsonEncoder) AppendFailure(dst []byte, f *flowlog.Failure) []byte {
 	return appendFailureJSON(dst, f)
+}
+
+// appendTags appends tags as a JSON object with sorted keys. The eni_enrich
+// stage copies only the tag keys it is configured with, so there are few;
+// up to 16 are sorted on the stack.
+func appendTags(dst []byte, tags map[string]string) []byte {
+	var stack [16]string
+	keys := stack[:0]
+	if len(tags) > len(stack) {
+		keys = make([]string, 0, len(tags))
+	}
+	for k := range tags {
+		keys = append(keys, k)
+		for j := len(keys) - 1; j > 0 && keys[j-1] > keys[j]; j-- {
+			keys[j-1], keys[j] = keys[j], keys[j-1]
+		}
+	}
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendQuotedString(dst, k)
+		dst = append(dst, ':')
+		dst = appendQuotedString(dst, tags[k])
+	}
+	return append(dst, '}')
 }
