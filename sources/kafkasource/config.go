@@ -86,6 +86,9 @@ type SASLConfig struct {
 	Password string `yaml:"password"`
 }
 
+// maxWireTimeout is the longest timeout the protocol carries (int32 ms).
+const maxWireTimeout = math.MaxInt32 * time.Millisecond
+
 // NewDefaultConfig returns the defaults:
 //
 //   - group "vpcflow", client_id "vpcflow".
@@ -189,17 +192,17 @@ func (c *Config) Validate() error {
 	if c.BatchMaxRecords <= 0 {
 		add("batch_max_records must be positive, got %d", c.BatchMaxRecords)
 	}
-	if c.CommitInterval <= 0 {
-		add("commit_interval must be positive, got %s", c.CommitInterval)
+	if c.CommitInterval < 100*time.Millisecond {
+		add("commit_interval must be at least 100ms, got %s", c.CommitInterval)
 	}
 	if c.LagInterval <= 0 || c.LagInterval > 10*time.Second {
 		add("lag_interval must be between 1ns and 10s, got %s", c.LagInterval)
 	}
-	if c.SessionTimeout <= 0 {
-		add("session_timeout must be positive, got %s", c.SessionTimeout)
+	if c.SessionTimeout < 100*time.Millisecond || c.SessionTimeout > maxWireTimeout {
+		add("session_timeout must be between 100ms and %s, got %s", maxWireTimeout, c.SessionTimeout)
 	}
-	if c.RebalanceTimeout <= 0 {
-		add("rebalance_timeout must be positive, got %s", c.RebalanceTimeout)
+	if c.RebalanceTimeout < 100*time.Millisecond || c.RebalanceTimeout > maxWireTimeout {
+		add("rebalance_timeout must be between 100ms and %s, got %s", maxWireTimeout, c.RebalanceTimeout)
 	}
 	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.SessionTimeout {
 		add("heartbeat_interval must be positive and below session_timeout, got %s", c.HeartbeatInterval)
