@@ -20,6 +20,7 @@ type dynamoAPI interface {
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
 // Attribute names of the Kinesis Client Library's lease table.
@@ -141,7 +142,42 @@ func (t *leaseTable) create(ctx context.Context, l lease) (bool, error) {
 // is set, writes the checkpoint (resetting ownerSwitchesSinceCheckpoint).
 // With release it also gives the lease up (removes leaseOwner). l.Counter
 // is updated on success.
+//
+// A write that failed on the client side (a timeout, a cancelled context)
+// may have been applied: when the condition then fails but the item still
+// names this instance as owner, the write is retried with the counter read
+// back.
 func (t *leaseTable) renew(ctx context.Context, l *lease, cp *position, release bool) error {
+	err := t.renewOnce(ctx, l, cp, release)
+	if !errors.Is(err, errLeaseLost) {
+		return err
+	}
+	cur, ok, gerr := t.get(ctx, l.Key)
+	if gerr != nil || !ok || cur.Owner != t.owner {
+		return errLeaseLost
+	}
+	l.Counter = cur.Counter
+	return t.renewOnce(ctx, l, cp, release)
+}
+
+// get reads one lease (strongly consistent).
+func (t *leaseTable) get(ctx context.Context, key string) (lease, bool, error) {
+	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &t.name,
+		Key:            map[string]types.AttributeValue{attrKey: str(key)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return lease{}, false, err
+	}
+	if len(out.Item) == 0 {
+		return lease{}, false, nil
+	}
+	l, err := fromItem(out.Item)
+	return l, err == nil, err
+}
+
+func (t *leaseTable) renewOnce(ctx context.Context, l *lease, cp *position, release bool) error {
 	names := map[string]string{"#c": attrCounter, "#o": attrOwner}
 	vals := map[string]types.AttributeValue{
 		":old": num(l.Counter), ":new": num(l.Counter + 1), ":me": str(t.owner),

@@ -36,17 +36,17 @@ type Source struct {
 	poke chan struct{}
 
 	// runCtx bounds the coordinator, readCtx the shard readers.
-	runCtx, readCtx       context.Context
-	stopRun, stopReaders  context.CancelFunc
-	wg                    sync.WaitGroup
-	startOnce             sync.Once
-	startErr              error
-	started               atomic.Bool
-	closing               chan struct{}
-	closeOnce             sync.Once
-	closeErr              error
-	outstanding           atomic.Int64
-	idle                  chan struct{}
+	runCtx, readCtx      context.Context
+	stopRun, stopReaders context.CancelFunc
+	wg                   sync.WaitGroup
+	startOnce            sync.Once
+	startErr             error
+	started              atomic.Bool
+	closing              chan struct{}
+	closeOnce            sync.Once
+	closeErr             error
+	outstanding          atomic.Int64
+	idle                 chan struct{}
 
 	mu   sync.Mutex
 	held map[string]*held
@@ -443,17 +443,15 @@ func (s *Source) balance(ctx context.Context) {
 
 func (s *Source) takeLease(ctx context.Context, l lease, op string) {
 	got, err := s.table.take(ctx, l)
-	if ctx.Err() != nil {
-		return
-	}
 	s.countOp(op, err)
 	if err != nil {
-		if !errors.Is(err, errLeaseLost) {
+		if !errors.Is(err, errLeaseLost) && ctx.Err() == nil {
 			s.log.Warn(op+" lease", "shard", l.Key, "err", err)
 		}
 		return
 	}
-	s.log.Info("lease "+op+"n", "shard", l.Key, "from", l.Owner, "checkpoint", got.Checkpoint.Seq)
+	// Registered even when closing, so that Close releases it.
+	s.log.Info("lease acquired", "shard", l.Key, "how", op, "from", l.Owner, "checkpoint", got.Checkpoint.Seq)
 	rctx, cancel := context.WithCancel(s.readCtx)
 	h := &held{l: got, cancel: cancel, done: make(chan struct{}), written: got.Checkpoint, renewedAt: time.Now()}
 	h.tr = newTracker(got.Checkpoint, s.pokeCoordinator)
@@ -467,4 +465,3 @@ func (s *Source) takeLease(ctx context.Context, l lease, op string) {
 		s.readShard(rctx, h, got.Key, got.Checkpoint)
 	})
 }
-
