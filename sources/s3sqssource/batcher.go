@@ -27,6 +27,9 @@ type batcher struct {
 	// do not hold full-size batches.
 	hint int64
 
+	// partial is the incomplete last line when the object ended in error.
+	partial []byte
+
 	b       *flowlog.Batch
 	records int64 // records emitted so far
 }

@@ -214,6 +214,7 @@ func consume(t *testing.T, s *Source, timeout time.Duration, stop func(*collecte
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for !stop(c) {
+		seen := map[string]*flowlog.Origin{}
 		b, ack, err := s.Read(ctx)
 		if err != nil {
 			t.Fatalf("read after %d records: %v", c.records, err)
@@ -223,9 +224,10 @@ func consume(t *testing.T, s *Source, timeout time.Duration, stop func(*collecte
 		for i := range b.Records {
 			r := &b.Records[i]
 			c.lines[b.Partition] = append(c.lines[b.Partition], string(r.Raw))
-			if o, ok := c.origins[b.Partition]; ok && o != r.Origin {
-				t.Errorf("%s: records do not share one Origin", b.Partition)
+			if o, ok := seen[b.Partition]; ok && o != r.Origin {
+				t.Errorf("%s: records of a batch do not share one Origin", b.Partition)
 			}
+			seen[b.Partition] = r.Origin
 			c.origins[b.Partition] = r.Origin
 		}
 		c.records += len(b.Records)

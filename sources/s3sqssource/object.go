@@ -188,7 +188,7 @@ func (s *Source) textError(ctx context.Context, name string, cr *countingReader,
 // reaches the source's .errors output with the records read before it),
 // flushes that batch and returns oe, or the error of handing it on.
 func objectFailed(bt *batcher, oe *objectError) error {
-	bt.fail(fmt.Errorf("s3sqssource: %w (after %d records)", oe, bt.records+int64(len(bt.batch().Records))), nil)
+	bt.fail(fmt.Errorf("s3sqssource: %w (after %d records)", oe, bt.records+int64(len(bt.batch().Records))), bt.partial)
 	if err := bt.flush(); err != nil {
 		return err
 	}
@@ -234,10 +234,11 @@ func (s *Source) splitLines(r io.Reader, bt *batcher) error {
 				}
 			}
 			if err != nil && err != io.EOF {
-				// A partial line cut by a read error: report it, do not
-				// hand it out as a record.
+				// A partial line cut by a read error: do not
+				// hand it out as a record; it becomes the Raw of the
+				// object's failure.
 				s.m.lines.WithLabelValues("truncated").Inc()
-				bt.fail(fmt.Errorf("s3sqssource: %s: truncated line: %w", bt.partition, err), trimmed)
+				bt.partial = bytes.Clone(trimmed)
 				return err
 			}
 			if aerr := bt.add(trimmed); aerr != nil {
