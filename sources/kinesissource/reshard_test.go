@@ -1,0 +1,128 @@
+package kinesissource
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+)
+
+func keyed(from, n int) [][2]string {
+	var r [][2]string
+	for i := from; i < from+n; i++ {
+		k := fmt.Sprintf("key%d", i%10)
+		r = append(r, [2]string{k, fmt.Sprintf("%s %06d", k, i)})
+	}
+	return r
+}
+
+// A split and a merge while records flow: every record is read exactly
+// once, and the records of each key (one shard lineage) in order.
+func TestReshardSplitMerge(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 2)
+	cfg := testConfig(stream)
+	cfg.MaxRecordsPerCall = 20 // many batches per shard, so parents are still being read when children appear
+	var want [][2]string
+	add := func(r [][2]string) {
+		e.put(t, stream, r...)
+		want = append(want, r...)
+	}
+	add(keyed(0, 200))
+
+	s := e.source(t, cfg, srcOpts{worker: "w"})
+	var c collector
+	done := consume(s, &c, nil)
+	waitFor(t, 10*time.Second, "reading started", func() bool { return c.count() > 0 })
+
+	ctx := context.Background()
+	// Split shard 0 (hash keys [0, 2^127)) in two halves.
+	half := new(big.Int).Lsh(big.NewInt(1), 126)
+	if _, err := e.kin.SplitShard(ctx, &kinesis.SplitShardInput{
+		StreamName: &stream, ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(half.String()),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive(t, stream)
+	add(keyed(200, 200))
+	// Merge the upper child (shard 3) with its neighbour, shard 1.
+	if _, err := e.kin.MergeShards(ctx, &kinesis.MergeShardsInput{
+		StreamName: &stream, ShardToMerge: aws.String("shardId-000000000003"), AdjacentShardToMerge: aws.String("shardId-000000000001"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive(t, stream)
+	add(keyed(400, 200))
+
+	waitFor(t, 30*time.Second, "every record", func() bool { return c.count() >= len(want) })
+	// Parents are checkpointed SHARD_END once every record was acknowledged.
+	waitFor(t, 10*time.Second, "parents finished", func() bool {
+		ls := e.leases(t, cfg.LeaseTable)
+		for _, k := range []string{"shardId-000000000000", "shardId-000000000001", "shardId-000000000003"} {
+			if ls[k].Checkpoint.Seq != cpShardEnd {
+				return false
+			}
+		}
+		return true
+	})
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	got, failed := c.snapshot()
+	if len(failed) > 0 {
+		t.Fatal(failed[0].Err)
+	}
+	wantAll(t, setOf(t, got, true), want)
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	checkKeyOrder(t, got)
+
+	ls := e.leases(t, cfg.LeaseTable)
+	if len(ls) != 5 {
+		t.Fatalf("%d leases, want 5", len(ls))
+	}
+	wantParents := map[string][]string{
+		"shardId-000000000002": {"shardId-000000000000"},
+		"shardId-000000000003": {"shardId-000000000000"},
+		"shardId-000000000004": {"shardId-000000000003", "shardId-000000000001"},
+	}
+	for k, ps := range wantParents {
+		if fmt.Sprint(sortedCopy(ls[k].Parents)) != fmt.Sprint(sortedCopy(ps)) {
+			t.Errorf("lease %s parents %v, want %v", k, ls[k].Parents, ps)
+		}
+	}
+	// Shard lineage as read: each child's first record came after its
+	// parents' last.
+	firstIdx, lastIdx := map[string]int{}, map[string]int{}
+	for i, r := range got {
+		if _, ok := firstIdx[r.shard]; !ok {
+			firstIdx[r.shard] = i
+		}
+		lastIdx[r.shard] = i
+	}
+	for child, ps := range wantParents {
+		for _, p := range ps {
+			if f, ok := firstIdx[child]; ok && f < lastIdx[p] {
+				t.Errorf("%s read (from #%d) before its parent %s was finished (#%d)", child, f, p, lastIdx[p])
+			}
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
