@@ -2,6 +2,7 @@ package httpsink
 
 import (
 	"context"
+	"fmt"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -18,7 +19,10 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks"
+	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
 )
+
+func encodingtestRecord(line string) flowlog.Record { return encodingtest.MustRecord(line, nil) }
 
 func componentSettings() component.Settings { return component.Settings{ID: "out"} }
 
@@ -278,3 +282,54 @@ func TestTwoSinksOneRegistry(t *testing.T) {
 
 var _ = errors.New
 var _ flowlog.Record
+
+// With many header groups, the bytes waiting in all of them together stay
+// under the limit: the largest group is sent early.
+func TestManyGroupsBounded(t *testing.T) {
+	in := newIntake(t, nil)
+	cfg := testConfig(in.srv.URL)
+	cfg.Encoding = "raw"
+	cfg.Concurrency = 1
+	cfg.Batch.MaxBytes = 3000
+	cfg.Batch.Timeout = time.Hour
+	cfg.Headers = map[string]string{"X-Acct": "{account-id}"}
+	env := newTestSink(t, cfg)
+	b := &flowlog.Batch{}
+	for i := range 500 {
+		r := batch(i, 1).Records[0]
+		raw := strings.Replace(string(r.Raw), "123456789012", fmt.Sprintf("%012d", i%20), 1)
+		b.Records = append(b.Records, encodingtestRecord(raw))
+	}
+	done := make(chan error, 1)
+	go func() { done <- env.sink.Write(context.Background(), b) }()
+	waitFor(t, "early requests", func() bool { return len(in.requests()) > 0 })
+	waitFor(t, "the Write to finish encoding", func() bool {
+		if env.sink.lock(context.Background()) != nil {
+			return false
+		}
+		defer env.sink.unlock()
+		if env.sink.pendingBytes > env.sink.pendingLimit {
+			t.Fatalf("pending %d bytes, limit %d", env.sink.pendingBytes, env.sink.pendingLimit)
+		}
+		return env.counter("vpcflow_sink_http_pending_bytes") > 0
+	})
+	if err := env.sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range in.requests() {
+		acct := r.header.Get("X-Acct")
+		for _, l := range strings.Split(string(r.body), "\n") {
+			n++
+			if !strings.Contains(l, " "+acct+" ") {
+				t.Errorf("line %q in the request of account %s", l, acct)
+			}
+		}
+	}
+	if n != 500 {
+		t.Fatalf("%d lines, want 500", n)
+	}
+}
