@@ -40,7 +40,7 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			cpu0 := cpuTime()
-	for b.Loop() {
+			for b.Loop() {
 				buf = e.AppendRecord(buf[:0], &rs[i&1023])
 				i++
 			}
@@ -68,7 +68,7 @@ func BenchmarkSumoEncodeGzip(b *testing.B) {
 			var raw, comp int64
 			i := 0
 			cpu0 := cpuTime()
-	for b.Loop() {
+			for b.Loop() {
 				body = e.AppendRecord(body, &rs[i&4095])
 				i++
 				if len(body) >= 1<<20 {

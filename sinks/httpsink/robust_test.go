@@ -2,9 +2,9 @@ package httpsink
 
 import (
 	"context"
-	"fmt"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
