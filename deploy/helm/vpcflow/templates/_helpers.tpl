@@ -1,0 +1,94 @@
+{{/* Chart name, truncated to the 63 characters a label allows. */}}
+{{- define "vpcflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name: release-chart, unless the release name already holds the chart name. */}}
+{{- define "vpcflow.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vpcflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "vpcflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vpcflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "vpcflow.labels" -}}
+helm.sh/chart: {{ include "vpcflow.chart" . }}
+{{ include "vpcflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: flow-log-pipeline
+{{- end -}}
+
+{{- define "vpcflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "vpcflow.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vpcflow.configMapName" -}}
+{{- default (include "vpcflow.fullname" .) .Values.existingConfigMap -}}
+{{- end -}}
+
+{{/*
+The pipeline file: values.pipeline with shutdown_timeout and
+telemetry.listen set from shutdownTimeoutSeconds and metricsPort.
+*/}}
+{{- define "vpcflow.pipeline" -}}
+{{- $p := deepCopy .Values.pipeline -}}
+{{- $tel := deepCopy (default (dict) $p.telemetry) -}}
+{{- $_ := set $tel "listen" (printf ":%d" (int .Values.metricsPort)) -}}
+{{- $_ := set $p "telemetry" $tel -}}
+{{- $_ := set $p "shutdown_timeout" (printf "%ds" (int .Values.shutdownTimeoutSeconds)) -}}
+{{- toYaml $p -}}
+{{- end -}}
+
+{{/* Replica bounds for autoscaling: maxReplicas, capped by partitions when set. */}}
+{{- define "vpcflow.maxReplicas" -}}
+{{- $max := int .Values.autoscaling.maxReplicas -}}
+{{- $parts := int .Values.autoscaling.partitions -}}
+{{- if and (gt $parts 0) (lt $parts $max) -}}{{- $max = $parts -}}{{- end -}}
+{{- $max -}}
+{{- end -}}
+
+{{/* The PromQL label selector of this release's series. */}}
+{{- define "vpcflow.promSelector" -}}
+{{- default (printf "namespace=%q,job=%q" .Release.Namespace (include "vpcflow.fullname" .)) .Values.autoscaling.selector -}}
+{{- end -}}
+
+{{/* The lag query and target of the chosen lagMetric. */}}
+{{- define "vpcflow.lagQuery" -}}
+{{- $sel := include "vpcflow.promSelector" . -}}
+{{- if eq .Values.autoscaling.lagMetric "records" -}}
+sum(vpcflow_source_lag_records{ {{- $sel -}} })
+{{- else if eq .Values.autoscaling.lagMetric "seconds" -}}
+max(vpcflow_source_lag_seconds{ {{- $sel -}} })
+{{- else if eq .Values.autoscaling.lagMetric "queue" -}}
+sum(vpcflow_source_queue_messages{ {{- $sel -}} })
+{{- else -}}
+{{- fail (printf "autoscaling.lagMetric must be records, seconds or queue, got %q" .Values.autoscaling.lagMetric) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vpcflow.lagTarget" -}}
+{{- if eq .Values.autoscaling.lagMetric "records" -}}{{ int .Values.autoscaling.targetLagRecords }}
+{{- else if eq .Values.autoscaling.lagMetric "seconds" -}}{{ int .Values.autoscaling.targetLagSeconds }}
+{{- else -}}{{ int .Values.autoscaling.targetQueueMessages }}
+{{- end -}}
+{{- end -}}
