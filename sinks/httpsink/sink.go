@@ -58,7 +58,8 @@ type Sink struct {
 	// it encodes and while it hands a full body to the senders.
 	mu           chan struct{}
 	groups       map[string]*pending
-	last         *pending // the group of the previous record
+	last         *pending        // the group of the previous record
+	lastOrigin   *flowlog.Origin // the Origin of the previous record
 	keyBuf       []byte
 	scratch      []byte // a record moved to the next body
 	pendingBytes int
@@ -342,6 +343,13 @@ func (s *Sink) add(ctx context.Context, t *ticket, r *flowlog.Record, o *flowlog
 // group returns the pending body for the record's header values, creating
 // it when needed. Called with the lock held.
 func (s *Sink) group(r *flowlog.Record, o *flowlog.Origin) *pending {
+	if r != nil {
+		o = r.Origin
+	}
+	if p := s.last; p != nil && !p.sent && s.headers.originOnly && o == s.lastOrigin {
+		return p // same Origin, same header values
+	}
+	s.lastOrigin = o
 	s.keyBuf = s.headers.key(s.keyBuf[:0], r, o)
 	if p := s.last; p != nil && !p.sent && p.key == string(s.keyBuf) {
 		return p

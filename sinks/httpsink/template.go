@@ -23,6 +23,8 @@ type template struct {
 type segment struct {
 	lit string
 	v   varFunc // nil for a literal
+	// originOnly is set when v depends on the record's Origin alone.
+	originOnly bool
 }
 
 // varFunc appends a placeholder's value for a record (r may be nil for a
@@ -82,7 +84,7 @@ func parseTemplate(s string) (*template, error) {
 					t.segs = append(t.segs, segment{lit: lit.String()})
 					lit.Reset()
 				}
-				t.segs = append(t.segs, segment{v: v})
+				t.segs = append(t.segs, segment{v: v, originOnly: name == "log-group" || name == "log-stream"})
 				i = j
 				continue
 			}
@@ -216,6 +218,10 @@ type headerSet struct {
 	static    http.Header
 	names     []string // canonical names of the templated headers
 	templates []*template
+	// originOnly is set when every placeholder depends on the record's
+	// Origin alone (log-group, log-stream): records sharing an Origin
+	// share a group.
+	originOnly bool
 }
 
 func compileHeaders(hs [][2]string) (*headerSet, error) {
@@ -224,7 +230,7 @@ func compileHeaders(hs [][2]string) (*headerSet, error) {
 	for i, h := range hs {
 		last[http.CanonicalHeaderKey(h[0])] = i
 	}
-	set := &headerSet{static: http.Header{}}
+	set := &headerSet{static: http.Header{}, originOnly: true}
 	for i, h := range hs {
 		name := http.CanonicalHeaderKey(h[0])
 		if last[name] != i {
@@ -242,6 +248,11 @@ func compileHeaders(hs [][2]string) (*headerSet, error) {
 		}
 		set.names = append(set.names, name)
 		set.templates = append(set.templates, t)
+		for _, seg := range t.segs {
+			if seg.v != nil && !seg.originOnly {
+				set.originOnly = false
+			}
+		}
 	}
 	return set, nil
 }
