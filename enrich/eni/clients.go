@@ -39,20 +39,15 @@ type client struct {
 	openUntil atomic.Int64 // unix nanoseconds; look-ups are not tried before
 }
 
-const (
-	breakerMin = time.Second
-	breakerMax = 30 * time.Second
-)
-
-// failed records a failed look-up and backs the client off: 1 s after the
-// first failure in a row, doubling up to 30 s. It reports whether the client
-// was healthy before.
-func (c *client) failed(now time.Time) (wasHealthy bool) {
+// failed records a failed look-up and backs the client off: base (1 s)
+// after the first failure in a row, doubling up to limit (30 s). It reports
+// whether the client was healthy before.
+func (c *client) failed(now time.Time, base, limit time.Duration) (wasHealthy bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.failures++
-	d := breakerMin << min(c.failures-1, 5)
-	c.openUntil.Store(now.Add(min(d, breakerMax)).UnixNano())
+	d := base << min(c.failures-1, 5)
+	c.openUntil.Store(now.Add(min(d, limit)).UnixNano())
 	return c.failures == 1
 }
 

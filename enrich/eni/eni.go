@@ -34,7 +34,11 @@ type Stage struct {
 	clients   *clients
 	scratch   sync.Pool
 
+	// backoffBase and backoffMax bound the retry backoff of one call;
+	// breakerBase and breakerMax the pause of a client after a failed
+	// look-up.
 	backoffBase, backoffMax time.Duration
+	breakerBase, breakerMax time.Duration
 	closeOnce               sync.Once
 }
 
@@ -72,6 +76,8 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 		regions:     newRegions(),
 		backoffBase: 200 * time.Millisecond,
 		backoffMax:  5 * time.Second,
+		breakerBase: time.Second,
+		breakerMax:  30 * time.Second,
 	}
 	if awsCfg.Region != "" {
 		id, ok := s.regions.idString(awsCfg.Region)

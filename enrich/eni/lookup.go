@@ -141,7 +141,7 @@ func (f *fetcher) run(q *queue) {
 	if err != nil && f.ctx.Err() != nil {
 		err = errClosed
 	} else if err != nil {
-		if q.cl.failed(now) {
+		if q.cl.failed(now, s.breakerBase, s.breakerMax) {
 			s.set.Logger.Warn("eni: describe network interfaces failed; records pass unenriched while it fails",
 				"account", q.cl.account, "region", q.cl.region, "error", err)
 		}
