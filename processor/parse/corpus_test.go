@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -129,6 +130,12 @@ func FuzzParse(f *testing.F) {
 		if d := diffRecords(ff, r, r2); d != "" {
 			t.Fatalf("round trip of %q via %q: %s", line, out, d)
 		}
+		if ff.fast {
+			g := &flowlog.Record{Raw: line}
+			if err := generic(ff).Parse(g); err != nil || !sameRecord(g, r) {
+				t.Fatalf("fast and generic paths differ on %q: %v", line, err)
+			}
+		}
 	})
 }
 
@@ -202,13 +209,72 @@ func BenchmarkStage(b *testing.B) {
 	b.SetBytes(int64(bytesPer))
 	b.ReportAllocs()
 	for b.Loop() {
+		b.StopTimer() // refilling the batch is the source's work
 		batch.Records = batch.Records[:size]
 		for i := range batch.Records {
 			batch.Records[i] = flowlog.Record{Raw: cf.lines[i], Origin: o}
 		}
+		b.StartTimer()
 		if err := st.Process(context.Background(), batch); err != nil || len(batch.Records) != size {
 			b.Fatal(err, len(batch.Records))
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/record")
+}
+
+// generic returns a copy of f that never takes the default-format fast
+// path.
+func generic(f *Format) *Format {
+	g := *f
+	g.fast = false
+	return &g
+}
+
+func TestFastPathMatchesGeneric(t *testing.T) {
+	f := Default()
+	if !f.fast {
+		t.Fatal("default format does not use the fast path")
+	}
+	g := generic(f)
+	lines := corpusOf(t, "default.log").lines
+	for _, s := range []string{
+		lineA, lineND, " " + lineA, lineA + "\r", strings.Replace(lineA, " 22 ", " 00022 ", 1),
+		strings.Replace(lineA, "172.31.16.139", "2001:db8::1", 1), strings.Replace(lineA, " 6 ", "  6 ", 1),
+		strings.Replace(lineA, "ACCEPT", "ACC\x00EPT", 1), strings.Replace(lineA, " 22 ", " 65536 ", 1),
+		strings.Replace(lineA, "eni-1235b8ca123456789", "eni-\xff\xfe", 1), lineA + " ",
+	} {
+		lines = append(lines, []byte(s))
+	}
+	for _, l := range lines {
+		a, b := &flowlog.Record{Raw: l}, &flowlog.Record{Raw: l}
+		ea, eb := f.Parse(a), g.Parse(b)
+		if (ea == nil) != (eb == nil) || ea != nil && ea.Error() != eb.Error() {
+			t.Fatalf("%q: fast %v, generic %v", l, ea, eb)
+		}
+		if !sameRecord(a, b) {
+			t.Fatalf("%q: fast and generic records differ:\n%+v\n%+v", l, a, b)
+		}
+	}
+}
+
+func BenchmarkParseDefaultGeneric(b *testing.B) {
+	cf := corpusOf(b, "default.log")
+	cf.format = generic(cf.format)
+	benchParse(b, cf)
+}
+
+// sameRecord compares every parsed field of two records, spans as text.
+func sameRecord(a, b *flowlog.Record) bool {
+	if a.Present != b.Present || a.Version != b.Version || a.Protocol != b.Protocol || a.TrafficPath != b.TrafficPath ||
+		a.SrcPort != b.SrcPort || a.DstPort != b.DstPort || a.TCPFlags != b.TCPFlags || a.Packets != b.Packets ||
+		a.Bytes != b.Bytes || a.Start != b.Start || a.End != b.End || a.PacketsLost != b.PacketsLost ||
+		a.SrcAddr != b.SrcAddr || a.DstAddr != b.DstAddr || a.PktSrcAddr != b.PktSrcAddr || a.PktDstAddr != b.PktDstAddr {
+		return false
+	}
+	for fl := range flowlog.NumFields {
+		if !bytes.Equal(a.Text(fl), b.Text(fl)) {
+			return false
+		}
+	}
+	return true
 }

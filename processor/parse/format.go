@@ -3,6 +3,7 @@ package parse
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -14,6 +15,8 @@ type Format struct {
 	fields []flowlog.Field
 	set    flowlog.FieldSet
 	spec   string
+	// fast selects parseDefaultFast, for the default field list.
+	fast bool
 }
 
 // byName maps AWS field names to fields. Indexed as byName[string(b)] it
@@ -95,6 +98,7 @@ func newFormat(fields []flowlog.Field, spec string) *Format {
 		spec = b.String()
 	}
 	f.spec = spec
+	f.fast = slices.Equal(f.fields, flowlog.DefaultFormat)
 	return f
 }
 

@@ -20,6 +20,12 @@ import (
 // value. Parse never panics and allocates only when it returns an error.
 func (f *Format) Parse(r *flowlog.Record) error {
 	r.Reset()
+	if f.fast {
+		if parseDefaultFast(r, r.Raw) {
+			return nil
+		}
+		r.Reset()
+	}
 	if err := f.parse(r); err != nil {
 		r.Reset()
 		return err
