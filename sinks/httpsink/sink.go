@@ -47,6 +47,7 @@ type Sink struct {
 	maxBytes   int
 	maxRecords int
 	timeout    time.Duration
+	idle       time.Duration
 	reqTimeout time.Duration
 	maxRetry   time.Duration
 	backoff    RetryConfig
@@ -60,6 +61,8 @@ type Sink struct {
 	groups       map[string]*pending
 	last         *pending        // the group of the previous record
 	lastOrigin   *flowlog.Origin // the Origin of the previous record
+	idleTimer    *time.Timer     // sends what is pending after batch.idle_timeout
+	lastAdd      time.Time       // when a Write last added records
 	keyBuf       []byte
 	scratch      []byte // a record moved to the next body
 	pendingBytes int
@@ -212,6 +215,7 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		maxBytes:     cfg.Batch.MaxBytes,
 		maxRecords:   cfg.Batch.MaxRecords,
 		timeout:      cfg.Batch.Timeout,
+		idle:         cfg.Batch.IdleTimeout,
 		reqTimeout:   cfg.RequestTimeout,
 		maxRetry:     cfg.MaxRetryDuration,
 		backoff:      cfg.Retry,
@@ -221,6 +225,10 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		queue:        make(chan *request),
 		hardCtx:      hardCtx,
 		hardCancel:   hardCancel,
+	}
+	if s.idle > 0 {
+		s.idleTimer = time.AfterFunc(time.Hour, s.idleFlush)
+		s.idleTimer.Stop()
 	}
 	bufCap := min(cfg.Batch.MaxBytes+4096, 16<<20)
 	s.bodies.New = func() any { b := make([]byte, 0, bufCap); return &b }
@@ -274,6 +282,10 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 		}
 	}
 	s.m.pendingSize.Set(float64(s.pendingBytes))
+	if s.idleTimer != nil && len(s.groups) > 0 {
+		s.lastAdd = time.Now()
+		s.idleTimer.Reset(s.idle)
+	}
 	s.unlock()
 	t.release(nil)
 	if err != nil {
@@ -387,6 +399,28 @@ func (s *Sink) expire(p *pending) {
 	}
 }
 
+// idleFlush sends every pending body once no Write has added records for
+// batch.idle_timeout.
+func (s *Sink) idleFlush() {
+	if s.lock(s.hardCtx) != nil {
+		return
+	}
+	defer s.unlock()
+	if s.closed {
+		return
+	}
+	if since := time.Since(s.lastAdd); since < s.idle {
+		s.idleTimer.Reset(s.idle - since) // a Write came meanwhile
+		return
+	}
+	for _, p := range s.groups {
+		if s.flush(s.hardCtx, p) != nil {
+			return
+		}
+	}
+	s.m.pendingSize.Set(float64(s.pendingBytes))
+}
+
 // flush hands p to a sender, waiting for one to be free: that wait is the
 // backpressure. On success p is no longer pending; when ctx ends first, p
 // stays pending. Called with the lock held.
@@ -426,6 +460,9 @@ func (s *Sink) close(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, s.hardCancel)
 	defer stop()
 	var err error
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
 	if s.lock(s.hardCtx) == nil {
 		s.closed = true
 		for _, p := range s.groups {

@@ -518,6 +518,7 @@ func TestBatchTimeoutFlush(t *testing.T) {
 	in := newIntake(t, nil)
 	cfg := testConfig(in.srv.URL)
 	cfg.Batch.Timeout = 100 * time.Millisecond
+	cfg.Batch.IdleTimeout = 0
 	env := newTestSink(t, cfg)
 	start := time.Now()
 	if err := write(t, env.sink, batch(0, 1)); err != nil {
@@ -525,6 +526,33 @@ func TestBatchTimeoutFlush(t *testing.T) {
 	}
 	if d := time.Since(start); d < 90*time.Millisecond {
 		t.Errorf("a lone record was sent after %s, before batch.timeout", d)
+	}
+}
+
+// Once no record comes, what is pending goes after batch.idle_timeout, not
+// batch.timeout.
+func TestIdleFlush(t *testing.T) {
+	in := newIntake(t, nil)
+	cfg := testConfig(in.srv.URL)
+	cfg.Batch.Timeout = time.Hour
+	cfg.Batch.IdleTimeout = 50 * time.Millisecond
+	cfg.Encoding = "raw"
+	env := newTestSink(t, cfg)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			if err := write(t, env.sink, batch(i*10, 10)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Since(start); d < 45*time.Millisecond || d > 30*time.Second {
+		t.Errorf("delivered after %s", d)
+	}
+	if got := sorted(in.lines()); !slices.Equal(got, sorted(wantLines(0, 30))) {
+		t.Fatalf("%d lines", len(got))
 	}
 }
 
