@@ -139,6 +139,16 @@ func IsHeader(line []byte) bool {
 	if len(line) == 0 || line[0] < 'a' || line[0] > 'z' {
 		return false
 	}
+	// Field names are lower-case letters and dashes: most data lines
+	// ("eni-0a1b…", "vpc-…") fail on their first token's first digit.
+	for _, c := range line {
+		if c == ' ' {
+			break
+		}
+		if (c < 'a' || c > 'z') && c != '-' {
+			return false
+		}
+	}
 	n := 0
 	for i := 0; i < len(line); {
 		for i < len(line) && line[i] == ' ' {

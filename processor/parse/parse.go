@@ -219,36 +219,35 @@ func setInt(r *flowlog.Record, fl flowlog.Field, v uint64, tok []byte) *ParseErr
 
 // scanIPv4 parses a dotted-quad IPv4 address starting at line[start] and
 // ending at a space or the end of line. ok is false for anything else
-// (IPv6, "-", junk, leading zeros), which the caller re-examines.
+// (IPv6, "-", junk, leading zeros), which the caller re-examines; end is
+// then meaningless.
 func scanIPv4(line []byte, start int) (a netip.Addr, end int, ok bool) {
 	var b [4]byte
-	oct, val, digits := 0, 0, 0
 	i := start
-	for ; i < len(line); i++ {
-		c := line[i]
-		if d := c - '0'; d <= 9 {
-			if digits == 1 && val == 0 {
-				return a, i, false
+	for k := range 4 {
+		s, v := i, 0
+		for i < len(line) {
+			d := line[i] - '0'
+			if d > 9 {
+				break
 			}
-			val = val*10 + int(d)
-			digits++
-			if val > 255 {
-				return a, i, false
-			}
-		} else if c == '.' && digits > 0 && oct < 3 {
-			b[oct] = byte(val)
-			oct++
-			val, digits = 0, 0
-		} else if c == ' ' {
-			break
-		} else {
+			v = v*10 + int(d)
+			i++
+		}
+		if nd := i - s; nd == 0 || nd > 3 || v > 255 || nd > 1 && line[s] == '0' {
 			return a, i, false
 		}
+		b[k] = byte(v)
+		if k < 3 {
+			if i >= len(line) || line[i] != '.' {
+				return a, i, false
+			}
+			i++
+		}
 	}
-	if oct != 3 || digits == 0 {
+	if i < len(line) && line[i] != ' ' {
 		return a, i, false
 	}
-	b[3] = byte(val)
 	return netip.AddrFrom4(b), i, true
 }
 
