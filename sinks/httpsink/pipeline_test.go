@@ -1,0 +1,145 @@
+package httpsink_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/processor/parse"
+	"github.com/vpcflow/vpcflow/sinks"
+	"github.com/vpcflow/vpcflow/sinks/httpsink"
+	"github.com/vpcflow/vpcflow/sinks/sinktest"
+	"github.com/vpcflow/vpcflow/sources"
+	"github.com/vpcflow/vpcflow/sources/sourcetest"
+)
+
+// Through the engine: an intake that fails for a while and refuses one
+// account's records. Every record reaches the intake or the dead letter,
+// every source batch is acknowledged, the refused account's records are
+// dead-lettered.
+func TestPipelineDeliversOrDeadLetters(t *testing.T) {
+	var n atomic.Int64
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if r.Header.Get("X-Sumo-Category") == "aws/vpc/666666666666" {
+			http.Error(w, "refused", http.StatusBadRequest)
+			return
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var b bytes.Buffer
+		if _, err := b.ReadFrom(zr); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		got = append(got, strings.Split(b.String(), "\n")...)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	var batches []*flowlog.Batch
+	var all, poison []string
+	for i := range 20 {
+		var lines []string
+		for j := range 50 {
+			acct := "123456789012"
+			if i == 7 && j == 3 {
+				acct = "666666666666"
+			}
+			l := fmt.Sprintf("2 %s eni-%08x 10.0.%d.%d 52.1.2.3 %d 443 6 10 %d 1718000000 1718000060 ACCEPT OK",
+				acct, j, i, j, 1024+j, 100+i*50+j)
+			lines = append(lines, l)
+			all = append(all, l)
+			if i == 7 {
+				poison = append(poison, l) // the whole source batch is dead-lettered
+			}
+		}
+		batches = append(batches, sourcetest.Lines(fmt.Sprintf("p%d", i%3), lines...))
+	}
+	src := &sourcetest.Static{Batches: batches}
+	recs := map[string]*sinktest.Recorder{"dlq": {}}
+	cfg, err := processor.ParseConfig([]byte(`
+sources: {in: {type: static}}
+stages:
+  parse: {type: parse_flowlog, inputs: [in]}
+sinks:
+  sumo:
+    type: http
+    inputs: [parse]
+    url: "${SUMO_URL}"
+    preset: sumologic
+    encoding: raw
+    sumologic: {category: "aws/vpc/{account-id}"}
+    retry: {initial_interval: 5ms, max_interval: 20ms}
+    dead_letter: dlq
+  dlq: {type: rec, inputs: [parse.errors]}
+`), func(name string) (string, bool) {
+		if name == "SUMO_URL" {
+			return srv.URL + "/receiver/v1/http/TOKEN", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := processor.NewFactories(
+		[]sources.Factory{sourcetest.Factory("static", src)},
+		[]processor.StageFactory{parse.NewFactory()},
+		[]sinks.Factory{httpsink.NewFactory(), sinktest.Factory("rec", recs)},
+	)
+	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	acks, handed, doubles := src.Acks()
+	if len(doubles) > 0 || len(acks) != handed || handed != 20 {
+		t.Fatalf("acks %d of %d handed out, doubles %v", len(acks), handed, doubles)
+	}
+	for i, err := range acks {
+		if err != nil {
+			t.Errorf("batch %d nacked: %v", i, err)
+		}
+	}
+	dl := recs["dlq"].Lines()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range all {
+		if !slices.Contains(got, l) && !slices.Contains(dl, l) {
+			t.Fatalf("line lost: %s", l)
+		}
+	}
+	for _, l := range poison {
+		if !slices.Contains(dl, l) {
+			t.Errorf("poison batch line not dead-lettered: %s", l)
+		}
+	}
+	if slices.Contains(got, poison[3]) {
+		t.Error("the refused record reached the intake")
+	}
+	if len(dl) != len(poison) {
+		t.Errorf("%d lines dead-lettered, want %d", len(dl), len(poison))
+	}
+}
