@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/vpcflow/vpcflow/enrich/eni"
 	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/cidrfilter"
 	"github.com/vpcflow/vpcflow/processor/flowmetrics"
 	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/sinks"
@@ -26,6 +27,7 @@ func factories() processor.Factories {
 		},
 		[]processor.StageFactory{
 			parse.NewFactory(),
+			cidrfilter.NewFactory(),
 			eni.NewFactory(),
 			flowmetrics.NewFactory(),
 		},
