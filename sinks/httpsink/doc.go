@@ -8,8 +8,10 @@
 // X-Sumo-Category: aws/vpc/{account-id}; one body per distinct set of
 // values). A body is sent when the next record would take it past
 // batch.max_bytes of uncompressed payload (a single larger record goes
-// alone), when it holds batch.max_records, or batch.timeout after its first
-// record. Records are joined by "\n" with no trailing newline (as the Sumo
+// alone), when it holds batch.max_records, batch.timeout after its first
+// record, or once no record has come for batch.idle_timeout (the engine's
+// in-flight batches all wait on the sink then: waiting longer adds only
+// latency). Records are joined by "\n" with no trailing newline (as the Sumo
 // Logic Lambda posts them) unless trailing_newline is set.
 //
 // # Acknowledgement
