@@ -62,7 +62,7 @@ func Deaggregate(data []byte, dst [][]byte) ([][]byte, error) {
 	n := len(dst)
 	var nKeys, maxPK uint64
 	for len(msg) > 0 {
-		num, typ, body, rest, err := field(msg)
+		num, typ, _, body, rest, err := field(msg)
 		if err != nil {
 			return dst[:n], err
 		}
@@ -92,14 +92,14 @@ func Deaggregate(data []byte, dst [][]byte) ([][]byte, error) {
 func record(msg []byte) (data []byte, pk uint64, err error) {
 	var hasData, hasPK bool
 	for len(msg) > 0 {
-		num, typ, body, rest, err := field(msg)
+		num, typ, v, body, rest, err := field(msg)
 		if err != nil {
 			return nil, 0, err
 		}
 		msg = rest
 		switch {
 		case num == 1 && typ == wireVarint:
-			pk, hasPK = binary.LittleEndian.Uint64(body), true
+			pk, hasPK = v, true
 		case num == 3 && typ == wireBytes:
 			data, hasData = body, true
 		}
@@ -122,46 +122,44 @@ const (
 
 var errTruncated = errors.New("kpl: truncated protobuf message")
 
-// field reads one protobuf field. For varints body holds the value as 8
-// little-endian bytes; for length-delimited fields it is the payload.
-func field(b []byte) (num uint64, typ int, body, rest []byte, err error) {
+// field reads one protobuf field: v holds a varint's value, body the
+// payload of a length-delimited or fixed-size field.
+func field(b []byte) (num uint64, typ int, v uint64, body, rest []byte, err error) {
 	tag, n := uvarint(b)
 	if n <= 0 {
-		return 0, 0, nil, nil, errTruncated
+		return 0, 0, 0, nil, nil, errTruncated
 	}
 	b = b[n:]
 	num, typ = tag>>3, int(tag&7)
 	if num == 0 {
-		return 0, 0, nil, nil, errors.New("kpl: protobuf field number 0")
+		return 0, 0, 0, nil, nil, errors.New("kpl: protobuf field number 0")
 	}
 	switch typ {
 	case wireVarint:
 		v, n := uvarint(b)
 		if n <= 0 {
-			return 0, 0, nil, nil, errTruncated
+			return 0, 0, 0, nil, nil, errTruncated
 		}
-		var buf [8]byte
-		binary.LittleEndian.PutUint64(buf[:], v)
-		return num, typ, buf[:], b[n:], nil
+		return num, typ, v, nil, b[n:], nil
 	case wire64:
 		if len(b) < 8 {
-			return 0, 0, nil, nil, errTruncated
+			return 0, 0, 0, nil, nil, errTruncated
 		}
-		return num, typ, b[:8], b[8:], nil
+		return num, typ, 0, b[:8], b[8:], nil
 	case wire32:
 		if len(b) < 4 {
-			return 0, 0, nil, nil, errTruncated
+			return 0, 0, 0, nil, nil, errTruncated
 		}
-		return num, typ, b[:4], b[4:], nil
+		return num, typ, 0, b[:4], b[4:], nil
 	case wireBytes:
 		l, n := uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
-			return 0, 0, nil, nil, errTruncated
+			return 0, 0, 0, nil, nil, errTruncated
 		}
 		b = b[n:]
-		return num, typ, b[:l:l], b[l:], nil
+		return num, typ, 0, b[:l:l], b[l:], nil
 	default:
-		return 0, 0, nil, nil, fmt.Errorf("kpl: unsupported protobuf wire type %d", typ)
+		return 0, 0, 0, nil, nil, fmt.Errorf("kpl: unsupported protobuf wire type %d", typ)
 	}
 }
 
