@@ -278,3 +278,32 @@ func sameRecord(a, b *flowlog.Record) bool {
 	}
 	return true
 }
+
+var sinkInt int
+
+// BenchmarkBaselineCountSpaces is a yardstick, not a parser: it counts the
+// spaces of each corpus line with a plain byte loop. On a shared or busy
+// machine, compare BenchmarkParseDefault with it rather than with absolute
+// targets.
+func BenchmarkBaselineCountSpaces(b *testing.B) {
+	cf := corpusOf(b, "default.log")
+	n := 0
+	for _, l := range cf.lines {
+		n += len(l)
+	}
+	b.SetBytes(int64(n / len(cf.lines)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := 0
+		for _, ch := range cf.lines[i] {
+			if ch == ' ' {
+				c++
+			}
+		}
+		sinkInt += c
+		if i++; i == len(cf.lines) {
+			i = 0
+		}
+	}
+}
