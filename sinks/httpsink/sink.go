@@ -207,7 +207,7 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		authHeader:   authHeader,
 		redact:       newRedactor(cfg.URL, secrets...),
 		transport:    tr,
-		client:       &http.Client{Transport: tr},
+		client:       &http.Client{Transport: tr, CheckRedirect: checkRedirect},
 		url:          cfg.URL,
 		method:       cfg.Method,
 		ctype:        encoding.ContentType(encName),
@@ -502,6 +502,20 @@ func (s *Sink) close(ctx context.Context) error {
 	s.comp.close()
 	if ctx.Err() != nil {
 		return fmt.Errorf("httpsink %s: close: undelivered requests abandoned: %w", s.id, ctx.Err())
+	}
+	return nil
+}
+
+// checkRedirect follows only 307 and 308, which keep the method and body;
+// a 301, 302 or 303 would turn the POST into a body-less GET whose 2xx
+// would pass for a delivery. Such a response is returned as is (and is a
+// permanent failure).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if r := req.Response; r != nil && r.StatusCode != http.StatusTemporaryRedirect && r.StatusCode != http.StatusPermanentRedirect {
+		return http.ErrUseLastResponse
 	}
 	return nil
 }

@@ -703,3 +703,31 @@ func TestTLSWithCAFile(t *testing.T) {
 		t.Errorf("untrusted certificate: %v", err)
 	}
 }
+
+func TestRedirects(t *testing.T) {
+	in := newIntake(t, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, in.srv.URL+"/new", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/kept", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, in.srv.URL+"/new", http.StatusPermanentRedirect)
+	})
+	front := httptest.NewServer(mux)
+	defer front.Close()
+
+	env := newTestSink(t, testConfig(front.URL+"/kept"))
+	if err := write(t, env.sink, batch(0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := in.requests(); len(reqs) != 1 || reqs[0].path != "/new" || len(strings.Split(string(reqs[0].body), "\n")) != 2 {
+		t.Fatalf("308 not followed with its body: %+v", reqs)
+	}
+	env2 := newTestSink(t, testConfig(front.URL+"/moved"))
+	if err := write(t, env2.sink, batch(0, 2)); !sinks.IsPermanent(err) || !strings.Contains(err.Error(), "301") {
+		t.Fatalf("301: %v", err)
+	}
+	if len(in.requests()) != 1 {
+		t.Fatal("a 301 was followed")
+	}
+}
