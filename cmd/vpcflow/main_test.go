@@ -69,8 +69,11 @@ func TestVersionAndUsage(t *testing.T) {
 }
 
 func TestValidateFixtures(t *testing.T) {
-	env := []string{"INPUT=/dev/null", "OUTPUT=/dev/null", "ERRORS=/dev/null", "SUMO_HTTP_URL=https://collectors.example.com/receiver/v1/http/SECRETTOKEN"}
+	env := []string{"INPUT=/dev/null", "OUTPUT=/dev/null", "ERRORS=/dev/null", "SUMO_HTTP_URL=https://collectors.example.com/receiver/v1/http/SECRETTOKEN",
+		"FLOWS=/dev/null", "KAFKA_BROKERS=127.0.0.1:9092", "INTAKE_URL=http://127.0.0.1:9/bulk", "QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/flows"}
 	good, _ := filepath.Glob("testdata/config/*.good.yaml")
+	examples, _ := filepath.Glob("../../examples/*.yaml")
+	good = append(good, examples...)
 	if len(good) == 0 {
 		t.Fatal("no good fixtures")
 	}
