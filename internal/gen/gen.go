@@ -8,7 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -42,52 +44,61 @@ type Config struct {
 	Start time.Time
 }
 
+// chunkLines is the unit of parallel generation: chunk k is drawn from a
+// random stream of its own, so the output does not depend on how many
+// workers drew it.
+const chunkLines = 4096
+
 // Run writes synthetic flow-log lines to w, one per line ("\n"), until
 // cfg.Count lines are written or ctx is done (ctx's error is returned
-// then, unless Count is 0 or less). Output is buffered.
+// then, unless Count is 0 or less). Output is buffered. Unthrottled runs
+// draw chunks of lines on every CPU and write them in order; the output is
+// the same as a throttled run's.
 func Run(ctx context.Context, w io.Writer, cfg Config) error {
 	g, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
 	if g.cfg.Header {
-		if _, err := bw.Write(append(g.format.AppendHeader(nil), '\n')); err != nil {
+		if _, err := w.Write(append(g.format.AppendHeader(nil), '\n')); err != nil {
 			return err
 		}
 	}
+	if g.cfg.Rate == 0 {
+		return runParallel(ctx, w, g, max(1, min(runtime.GOMAXPROCS(0), 8)))
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
 	var (
 		start = time.Now()
 		timer *time.Timer
 	)
 	for n := 0; g.cfg.Count <= 0 || n < g.cfg.Count; n++ {
-		if n&1023 == 0 {
+		if n%chunkLines == 0 {
 			if err := ctx.Err(); err != nil {
 				if g.cfg.Count <= 0 {
 					err = nil
 				}
 				return errors.Join(err, bw.Flush())
 			}
+			g.seek(n / chunkLines)
 		}
-		if g.cfg.Rate > 0 {
-			if due := start.Add(time.Duration(float64(n) / g.cfg.Rate * float64(time.Second))); time.Until(due) > 0 {
-				if err := bw.Flush(); err != nil {
-					return err
+		if due := start.Add(time.Duration(float64(n) / g.cfg.Rate * float64(time.Second))); time.Until(due) > 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			if timer == nil {
+				timer = time.NewTimer(time.Until(due))
+				defer timer.Stop()
+			} else {
+				timer.Reset(time.Until(due))
+			}
+			select {
+			case <-ctx.Done():
+				if g.cfg.Count <= 0 {
+					return bw.Flush()
 				}
-				if timer == nil {
-					timer = time.NewTimer(time.Until(due))
-					defer timer.Stop()
-				} else {
-					timer.Reset(time.Until(due))
-				}
-				select {
-				case <-ctx.Done():
-					if g.cfg.Count <= 0 {
-						return nil
-					}
-					return ctx.Err()
-				case <-timer.C:
-				}
+				return errors.Join(ctx.Err(), bw.Flush())
+			case <-timer.C:
 			}
 		}
 		buf := g.AppendLine(bw.AvailableBuffer())
@@ -97,6 +108,87 @@ func Run(ctx context.Context, w io.Writer, cfg Config) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// runParallel draws chunks on workers goroutines and writes them in
+// order.
+func runParallel(ctx context.Context, w io.Writer, g *Generator, workers int) error {
+	type job struct {
+		k, n int
+		out  chan []byte // buffered: workers never block
+	}
+	var (
+		jobs  = make(chan job)
+		order = make(chan chan []byte, 2*workers)
+		free  = make(chan []byte, 2*workers+2)
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			cg := g.clone()
+			for j := range jobs {
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+					buf = make([]byte, 0, chunkLines*160)
+				}
+				cg.seek(j.k)
+				for range j.n {
+					buf = cg.AppendLine(buf)
+					buf = append(buf, '\n')
+				}
+				j.out <- buf
+			}
+		})
+	}
+	wg.Go(func() {
+		defer close(order)
+		defer close(jobs)
+		for k := 0; g.cfg.Count <= 0 || k*chunkLines < g.cfg.Count; k++ {
+			n := chunkLines
+			if g.cfg.Count > 0 {
+				n = min(n, g.cfg.Count-k*chunkLines)
+			}
+			out := make(chan []byte, 1)
+			select {
+			case order <- out:
+			case <-stop:
+				return
+			}
+			select {
+			case jobs <- job{k: k, n: n, out: out}:
+			case <-stop:
+				return
+			}
+		}
+	})
+	var err error
+	for out := range order {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+		buf := <-out
+		if _, err = w.Write(buf); err != nil {
+			break
+		}
+		select {
+		case free <- buf[:0]:
+		default:
+		}
+	}
+	close(stop)
+	for range order { // let the producer finish; workers drain jobs
+	}
+	wg.Wait()
+	if err != nil && g.cfg.Count <= 0 && ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // Generator draws flow-log records. It is not safe for concurrent use.
@@ -161,6 +253,23 @@ func New(cfg Config) (*Generator, error) {
 		}
 	}
 	return g, nil
+}
+
+// seek positions g at the start of chunk k: its own random stream and
+// clock.
+func (g *Generator) seek(k int) {
+	g.r = rand.New(rand.NewPCG(uint64(g.cfg.Seed), 0x666c6f7773+uint64(k)<<32))
+	g.n = int64(k) * chunkLines
+}
+
+// clone returns a generator sharing g's read-only tables (pool, peers,
+// ids) with its own random stream, record and scratch space.
+func (g *Generator) clone() *Generator {
+	c := *g
+	c.rec = flowlog.Record{}
+	c.scratch = make([]byte, 0, 1024)
+	c.seek(0)
+	return &c
 }
 
 // Format returns the format lines are written in.

@@ -303,3 +303,73 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+// TestParallelMatchesSequential: the output does not depend on the number
+// of workers nor on throttling.
+func TestParallelMatchesSequential(t *testing.T) {
+	cfg := Config{Format: "v3", Count: 3*chunkLines + 17, Seed: 11, Start: t0}
+	want := strings.Join(generate(t, Config{Format: cfg.Format, Count: cfg.Count, Seed: cfg.Seed, Start: t0, Rate: 1e12}), "\n")
+	for _, workers := range []int{1, 2, 5} {
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := runParallel(context.Background(), &buf, g, workers); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(buf.String(), "\n"); got != want {
+			t.Errorf("%d workers: output differs from the sequential run (%d vs %d bytes)", workers, len(got), len(want))
+		}
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after <= 0 {
+		return 0, io.ErrShortWrite
+	}
+	w.after--
+	return len(p), nil
+}
+
+func TestWriteErrorStops(t *testing.T) {
+	for _, cfg := range []Config{{Count: 0}, {Count: 100 * chunkLines}, {Count: 0, Rate: 1e9}} {
+		err := Run(context.Background(), &failingWriter{after: 2}, cfg)
+		if err != io.ErrShortWrite {
+			t.Errorf("%+v: Run = %v, want the write error", cfg, err)
+		}
+	}
+}
+
+func TestCancelWithCount(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, io.Discard, Config{Count: 10 * chunkLines}); err != context.Canceled {
+		t.Errorf("Run with a cancelled context = %v", err)
+	}
+	if err := Run(ctx, io.Discard, Config{}); err != nil {
+		t.Errorf("unlimited Run with a cancelled context = %v", err)
+	}
+}
+
+// BenchmarkRunParallel measures Run end to end (every CPU, to io.Discard);
+// one op is 65536 default-format lines.
+func BenchmarkRunParallel(b *testing.B) {
+	const lines = 16 * chunkLines
+	cfg := Config{Count: lines, Seed: 1, ENIs: 500, Start: t0}
+	var cw countingWriter
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Run(context.Background(), &cw, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(cw.n / int64(b.N))
+	b.ReportMetric(float64(b.N*lines)/b.Elapsed().Seconds(), "lines/s")
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
