@@ -47,19 +47,24 @@ func (c *Config) defaults() {
 	if c.Accounts <= 0 {
 		c.Accounts = 1
 	}
-	if c.Accounts > 64 {
-		c.Accounts = 64 // 10.0.0.0/8 holds 64 accounts × 2 VPCs × /16 each… and then some
+	if c.Accounts > 128 {
+		c.Accounts = 128 // 10.0.0.0/8 holds 128 accounts of two /16 VPCs
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
 	}
 }
 
+// subnetHosts is the highest host number given out in a /20 subnet: AWS
+// reserves the first four addresses and the last.
+const subnetHosts = 4094
+
 // NewENIPool returns the interfaces lines are drawn from, a pure function
 // of cfg.Seed, cfg.ENIs, cfg.Accounts and cfg.Region. Interfaces are
 // spread round-robin over accounts, VPCs and subnets; VPC v of account a
-// is 10.(a*vpcsPerAccount+v).0.0/16 and its subnet s is
-// 10.(a*vpcsPerAccount+v).s.0/24 in zone s (a, b, c).
+// is 10.(a*2+v).0.0/16 and its subnet s is 10.(a*2+v).(16*s).0/20 in zone
+// s (a, b, c), so addresses stay unique up to about 24000 interfaces per
+// account.
 func NewENIPool(cfg Config) []ENI {
 	cfg.defaults()
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x656e69706f6f6c)) // "enipool"
@@ -95,7 +100,7 @@ func NewENIPool(cfg Config) []ENI {
 			copy(v6[:], []byte{0x26, 0x00, 0x1f, 0x18, byte(v6base >> 8), byte(v6base), byte(v), byte(s)})
 			subnets = append(subnets, subnet{
 				id:     "subnet-" + hexID(r, 17),
-				cidr:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(v), byte(s), 0}), 24),
+				cidr:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(v), byte(s * 16), 0}), 20),
 				v6:     netip.PrefixFrom(netip.AddrFrom16(v6), 64),
 				hasV6:  v%2 == 0 || s == 0,
 				next:   4, // .0-.3 are reserved by AWS
@@ -144,10 +149,11 @@ func NewENIPool(cfg Config) []ENI {
 		for range nips {
 			host := sn.next
 			sn.next++
-			if host > 254 { // subnet full: wrap (duplicates are tolerable)
-				host = 4 + host%251
+			if host > subnetHosts { // subnet full: wrap (duplicates are tolerable)
+				host = 4 + (host-4)%(subnetHosts-3)
 			}
 			base := sn.cidr.Addr().As4()
+			base[2] += byte(host >> 8)
 			base[3] = byte(host)
 			e.PrivateIPs = append(e.PrivateIPs, netip.AddrFrom4(base))
 		}

@@ -34,7 +34,7 @@ type Config struct {
 	// Header writes the S3 header line (the format's field names) first.
 	Header bool
 	// Accounts is the number of AWS accounts the interfaces belong to
-	// (default 1, at most 64).
+	// (default 1, at most 128).
 	Accounts int
 	// Region is the AWS region of every interface (default us-east-1).
 	Region string

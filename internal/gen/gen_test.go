@@ -373,3 +373,19 @@ func BenchmarkRunParallel(b *testing.B) {
 type countingWriter struct{ n int64 }
 
 func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+func TestLargePoolUniqueAddresses(t *testing.T) {
+	pool := NewENIPool(Config{ENIs: 10000, Seed: 1})
+	seen := make(map[netip.Addr]string, 15000)
+	for i := range pool {
+		for _, a := range pool[i].PrivateIPs {
+			if !pool[i].SubnetCIDR.Contains(a) {
+				t.Fatalf("%v outside %v", a, pool[i].SubnetCIDR)
+			}
+			if prev, dup := seen[a]; dup {
+				t.Fatalf("%v used by %s and %s", a, prev, pool[i].ID)
+			}
+			seen[a] = pool[i].ID
+		}
+	}
+}
