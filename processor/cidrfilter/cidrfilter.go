@@ -48,6 +48,9 @@ func New(cfg Config, set component.Settings) (*Stage, error) {
 	for _, p := range cfg.PrefixStrings {
 		if p = strings.TrimSpace(p); p != "" {
 			s.prefixes = append(s.prefixes, []byte(p))
+			if strings.Contains(p, "/") {
+				set.Logger.Warn("prefix_strings item is matched as text, as the Lambda did, and a CIDR never matches; use drop_when_both_in for CIDRs", "item", p)
+			}
 		}
 	}
 	m, err := newMetrics(set.Registerer, set.ID)
