@@ -251,13 +251,17 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		s.mu.Unlock()
 		b = nil
 	}
+	remaining := 0 // value bytes not yet decoded
+	for _, r := range recs {
+		remaining += len(r.Value)
+	}
 	for i, r := range recs {
 		if b == nil {
 			b = &flowlog.Batch{
 				Source:    s.id,
 				Partition: p.name,
 				Read:      now,
-				Records:   make([]flowlog.Record, 0, min(s.cfg.BatchMaxRecords, len(recs)-i)),
+				Records:   make([]flowlog.Record, 0, s.batchCap(len(recs)-i, remaining)),
 			}
 			o = &flowlog.Origin{}
 			first = r.Offset
@@ -282,6 +286,7 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		if r.Timestamp.After(newest) {
 			newest = r.Timestamp
 		}
+		remaining -= len(r.Value)
 		if len(b.Records) >= s.cfg.BatchMaxRecords {
 			seal(r)
 		}
@@ -296,6 +301,17 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		}
 		s.mu.Unlock()
 	}
+}
+
+// batchCap estimates the records of the next batch, so that its slice
+// rarely grows: a flow line takes at least ~64 bytes; a batch that will be
+// full gets room for the Kafka record that crosses batch_max_records.
+func (s *Source) batchCap(records, valueBytes int) int {
+	est := max(records, valueBytes/64)
+	if est >= s.cfg.BatchMaxRecords {
+		return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
+	}
+	return est
 }
 
 func recordName(p *partition, r *kgo.Record) string {
