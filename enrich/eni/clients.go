@@ -2,12 +2,15 @@ package eni
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -131,4 +134,26 @@ func (s *Stage) newEC2(account, region string) ec2API {
 		}
 		o.Retryer = aws.NopRetryer{}
 	})
+}
+
+// closeGuard hides the request body's Close from net/http. smithy-go closes
+// a request's body once the response arrives; when net/http's write loop
+// closes it afterwards, the second Close fails and net/http closes the
+// connection under the reader of the response ("use of closed network
+// connection" after a 200, aws/aws-sdk-go-v2#2737). The bodies of EC2 and
+// STS Query requests are in-memory readers: nothing is left unclosed.
+type closeGuard struct{ c aws.HTTPClient }
+
+func (g closeGuard) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = io.NopCloser(r.Body)
+	}
+	return g.c.Do(r)
+}
+
+func guardHTTPClient(c aws.HTTPClient) aws.HTTPClient {
+	if c == nil {
+		c = awshttp.NewBuildableClient()
+	}
+	return closeGuard{c}
 }

@@ -14,8 +14,8 @@ var (
 	egress   = []byte("egress")
 )
 
-// directionLocked decides the direction of r relative to its interface e
-// (nil when unknown). The caller holds s.mu (read). In order:
+// directionLocked decides the direction of r relative to its cache entry
+// ent (nil when unknown). The caller holds s.mu (read). In order:
 //
 //  1. NODATA and SKIPDATA records have no direction.
 //  2. internal: one end is an address of e and the other end is an address
@@ -25,20 +25,21 @@ var (
 //  4. inbound when dstaddr is one of e's addresses (primary or secondary
 //     private IPv4, IPv6), outbound when srcaddr is.
 //  5. otherwise unknown: no direction is guessed.
-func (s *store) directionLocked(r *flowlog.Record, e *flowlog.ENI, now int64) flowlog.Direction {
+func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlog.Direction {
 	if st := r.Text(flowlog.FLogStatus); st != nil && (bytes.Equal(st, nodata) || bytes.Equal(st, skipdata)) {
 		return flowlog.DirUnknown
 	}
 	var srcMine, dstMine bool
-	if e != nil {
+	if ent != nil && ent.eni != nil {
+		e := ent.eni
 		src, srcOK := r.Addr(flowlog.FSrcAddr)
 		dst, dstOK := r.Addr(flowlog.FDstAddr)
 		srcMine = srcOK && hasAddr(e.Addresses, src)
 		dstMine = dstOK && hasAddr(e.Addresses, dst)
 		switch {
 		case srcMine && dstMine,
-			srcMine && dstOK && s.peerLocked(e.SubnetID, dst, now),
-			dstMine && srcOK && s.peerLocked(e.SubnetID, src, now):
+			srcMine && dstOK && ent.subnet != nil && ent.subnet.has(dst, now),
+			dstMine && srcOK && ent.subnet != nil && ent.subnet.has(src, now):
 			return flowlog.DirInternal
 		}
 	}

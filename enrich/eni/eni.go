@@ -69,6 +69,7 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 	if err != nil {
 		return nil, fmt.Errorf("eni: load aws config: %w", err)
 	}
+	awsCfg.HTTPClient = guardHTTPClient(awsCfg.HTTPClient)
 	s := &Stage{
 		cfg:         cfg,
 		set:         set,
@@ -181,7 +182,7 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 		} else {
 			hits++
 		}
-		r.Direction = s.store.directionLocked(r, ent.eni, now)
+		r.Direction = s.store.directionLocked(r, ent, now)
 	}
 	s.store.mu.RUnlock()
 
@@ -320,6 +321,7 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 		case ent != nil && ent.eni != nil:
 			e = ent.eni
 		case ent != nil:
+			ent = nil
 			counts[0]++
 		case err == errTimeout:
 			counts[1]++
@@ -329,7 +331,7 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 			counts[2]++
 		}
 		r.ENI = e
-		r.Direction = s.store.directionLocked(r, e, now)
+		r.Direction = s.store.directionLocked(r, ent, now)
 	}
 	s.store.mu.RUnlock()
 	for i, reason := range []string{reasonUnknownENI, reasonTimeout, reasonEC2Error, reasonClosed} {

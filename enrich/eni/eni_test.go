@@ -452,7 +452,10 @@ func TestCacheSizeBound(t *testing.T) {
 	}
 	p, _ := e.stage.store.len()
 	e.stage.store.mu.RLock()
-	n, idx := len(e.stage.store.entries), len(e.stage.store.byAddr)
+	n, idx := len(e.stage.store.entries), 0
+	for _, sn := range e.stage.store.subnets {
+		idx += len(sn.addrs)
+	}
 	e.stage.store.mu.RUnlock()
 	if p != 10 || n != 10 || idx != 10*2+3 { // 2 addresses each, 3 of 10 with a secondary (i%4==0: 20,24,28)
 		t.Fatalf("lru %d, entries %d, index %d", p, n, idx)

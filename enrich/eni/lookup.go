@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -281,6 +283,13 @@ func classify(ctx context.Context, err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && throttleCodes[ae.ErrorCode()] {
 		return outcomeThrottled
+	}
+	// A connection closed or reset while the answer was read (net/http can
+	// close a kept-alive connection under a reader; the SDK's own retryer
+	// retries net.ErrClosed too) is a network failure even after a 200.
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return outcomeNetwork
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {

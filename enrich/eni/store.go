@@ -18,13 +18,33 @@ type entry struct {
 	expires int64 // unix nanoseconds
 	// touched is when the LRU's recency of this entry was last refreshed.
 	touched atomic.Int64
+	// subnet indexes the addresses of the cached interfaces of eni's subnet.
+	subnet *subnet
 }
 
-// addrKey indexes the addresses of cached interfaces by subnet, to tell
-// whether the peer of a flow is an interface of the same subnet.
-type addrKey struct {
-	subnet string
-	addr   netip.Addr
+// subnet indexes the addresses of the cached interfaces of one subnet, to
+// tell whether the peer of a flow is an interface of the same subnet. lo4
+// and hi4 bound its IPv4 addresses (they only widen), so that the common
+// case, a peer outside the subnet, is decided without a map look-up.
+type subnet struct {
+	addrs    map[netip.Addr]*entry
+	lo4, hi4 uint32
+}
+
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// has reports whether a is an address of a live interface of sn.
+func (sn *subnet) has(a netip.Addr, now int64) bool {
+	if a.Is4() {
+		if x := v4(a); x < sn.lo4 || x > sn.hi4 {
+			return false
+		}
+	}
+	ent := sn.addrs[a]
+	return ent != nil && ent.expires >= now
 }
 
 // store is the cache. Two expirable LRUs (hashicorp/golang-lru/v2) own the
@@ -45,7 +65,7 @@ type addrKey struct {
 type store struct {
 	mu      sync.RWMutex
 	entries map[key]*entry
-	byAddr  map[addrKey]*entry
+	subnets map[string]*subnet
 
 	pos, neg    *expirable.LRU[key, *entry]
 	ttl, negTTL time.Duration
@@ -56,7 +76,7 @@ type store struct {
 func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
 	s := &store{
 		entries:    make(map[key]*entry),
-		byAddr:     make(map[addrKey]*entry),
+		subnets:    make(map[string]*subnet),
 		ttl:        ttl,
 		negTTL:     negTTL,
 		touchEvery: int64(ttl / 16),
@@ -122,32 +142,40 @@ func (s *store) evicted(k key, ent *entry) {
 	}
 }
 
+// index adds ent's addresses to its subnet's index. The caller holds mu.
 func (s *store) index(ent *entry) {
 	if ent.eni == nil || ent.eni.SubnetID == "" {
 		return
 	}
-	for _, a := range ent.eni.Addresses {
-		s.byAddr[addrKey{ent.eni.SubnetID, a}] = ent
+	sn := s.subnets[ent.eni.SubnetID]
+	if sn == nil {
+		sn = &subnet{addrs: map[netip.Addr]*entry{}, lo4: ^uint32(0)}
+		s.subnets[ent.eni.SubnetID] = sn
 	}
-}
-
-func (s *store) unindex(ent *entry) {
-	if ent.eni == nil || ent.eni.SubnetID == "" {
-		return
-	}
+	ent.subnet = sn
 	for _, a := range ent.eni.Addresses {
-		k := addrKey{ent.eni.SubnetID, a}
-		if s.byAddr[k] == ent {
-			delete(s.byAddr, k)
+		sn.addrs[a] = ent
+		if a.Is4() {
+			sn.lo4, sn.hi4 = min(sn.lo4, v4(a)), max(sn.hi4, v4(a))
 		}
 	}
 }
 
-// peerLocked reports whether a is an address of a live cached interface of
-// subnet. The caller holds mu (read).
-func (s *store) peerLocked(subnet string, a netip.Addr, now int64) bool {
-	ent := s.byAddr[addrKey{subnet, a}]
-	return ent != nil && ent.expires >= now
+// unindex removes ent's addresses from its subnet's index. The caller
+// holds mu.
+func (s *store) unindex(ent *entry) {
+	sn := ent.subnet
+	if sn == nil {
+		return
+	}
+	for _, a := range ent.eni.Addresses {
+		if sn.addrs[a] == ent {
+			delete(sn.addrs, a)
+		}
+	}
+	if len(sn.addrs) == 0 && s.subnets[ent.eni.SubnetID] == sn {
+		delete(s.subnets, ent.eni.SubnetID)
+	}
 }
 
 // touch moves k to the front of its LRU. The caller holds no store lock.

@@ -227,10 +227,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, e := range match {
 		resp.Set.Items = append(resp.Set.Items, toXML(e))
 	}
+	writeXML(w, http.StatusOK, resp)
+}
+
+// writeXML writes v as a complete XML document with its Content-Length.
+func writeXML(w http.ResponseWriter, status int, v any) {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body = append([]byte(xml.Header), body...)
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(xml.Header))
-	xml.NewEncoder(w).Encode(resp)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // query is a parsed DescribeNetworkInterfaces request.
@@ -369,8 +380,6 @@ func requestID() string {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(status)
 	type xerr struct {
 		Code    string `xml:"Code"`
 		Message string `xml:"Message"`
@@ -380,6 +389,5 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 		Errors    []xerr   `xml:"Errors>Error"`
 		RequestID string   `xml:"RequestID"`
 	}{Errors: []xerr{{code, msg}}, RequestID: requestID()}
-	w.Write([]byte(xml.Header))
-	xml.NewEncoder(w).Encode(v)
+	writeXML(w, status, v)
 }

@@ -3,12 +3,15 @@ package ec2stub_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -40,12 +43,24 @@ var table = []*flowlog.ENI{
 	},
 }
 
+// client returns a real EC2 client for the stand-in at url. It retries
+// nothing but a kept-alive connection closed under a read (net.ErrClosed,
+// which the SDK's default retryer retries too), so that the tests count
+// every call the stand-in answers.
 func client(t *testing.T, url, akid, region string) *ec2.Client {
 	t.Helper()
 	return ec2.NewFromConfig(aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(akid, "secret", ""),
-		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 5
+				o.RateLimiter = ratelimit.None
+				o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+				})}
+			})
+		},
 	}, func(o *ec2.Options) { o.BaseEndpoint = aws.String(url) })
 }
 

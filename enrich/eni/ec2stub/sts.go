@@ -84,15 +84,10 @@ func (s *STS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		SessionToken:    fmt.Sprintf("stand-in-token-%s-%d", account, n),
 		Expiration:      time.Now().Add(ttl).UTC().Format(time.RFC3339),
 	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(xml.Header))
-	xml.NewEncoder(w).Encode(v)
+	writeXML(w, http.StatusOK, v)
 }
 
 func stsError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
 	type xerr struct {
 		Type    string `xml:"Type"`
 		Code    string `xml:"Code"`
@@ -103,6 +98,5 @@ func stsError(w http.ResponseWriter, status int, code, msg string) {
 		Error     xerr     `xml:"Error"`
 		RequestID string   `xml:"RequestId"`
 	}{Error: xerr{"Sender", code, msg}, RequestID: requestID()}
-	w.Write([]byte(xml.Header))
-	xml.NewEncoder(w).Encode(v)
+	writeXML(w, status, v)
 }
