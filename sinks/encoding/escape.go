@@ -30,8 +30,31 @@ func appendQuotedString(dst []byte, s string) []byte {
 	return appendQuoted(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
+// plainAll reports whether every byte of s is safe ASCII. Strings of 8
+// bytes or more are checked 8 bytes at a time, the last word overlapping.
+func plainAll(s []byte) bool {
+	n := len(s)
+	if n < 8 {
+		for _, b := range s {
+			if !safe[b] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i+8 <= n; i += 8 {
+		if !plain8(binary.LittleEndian.Uint64(s[i:])) {
+			return false
+		}
+	}
+	return plain8(binary.LittleEndian.Uint64(s[n-8:]))
+}
+
 // appendEscaped appends the escaped content of s, without quotes.
 func appendEscaped(dst, s []byte) []byte {
+	if plainAll(s) {
+		return append(dst, s...)
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		// Skip 8 plain ASCII bytes at a time.

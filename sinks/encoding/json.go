@@ -37,8 +37,12 @@ func (e jsonEncoder) AppendRecord(dst []byte, r *flowlog.Record) []byte {
 
 	dst = append(dst, '{')
 	comma := false
-	for _, fa := range fs[:n] {
-		dst = appendKey(dst, fa.f.String(), comma)
+	for k, fa := range fs[:n] {
+		key := fieldKeys[fa.f]
+		if k == 0 {
+			key = key[1:]
+		}
+		dst = append(dst, key...)
 		comma = true
 		dst = appendFieldValue(dst, r, fa.f)
 	}
@@ -87,6 +91,14 @@ func (e jsonEncoder) AppendRecord(dst []byte, r *flowlog.Record) []byte {
 	}
 	return append(dst, '}', '\n')
 }
+
+// fieldKeys holds `,"name":` for every field.
+var fieldKeys = func() (t [flowlog.NumFields]string) {
+	for f := range flowlog.NumFields {
+		t[f] = `,"` + f.String() + `":`
+	}
+	return t
+}()
 
 // textOffset returns where field f's text starts in r.Raw (0 when it cannot
 // tell).
