@@ -186,19 +186,16 @@ func (s *Source) poll(ctx context.Context) error {
 	stop()
 	cancel()
 	defer s.cl.AllowRebalance()
-	if fetches.IsClientClosed() || s.ctx.Err() != nil {
-		return fmt.Errorf("kafkasource: closed: %w", sources.ErrEndOfInput)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	fetches.EachError(func(topic string, part int32, err error) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
 		s.met.fetchErrors.Inc()
 		s.log.Warn("kafka fetch error", "topic", topic, "partition", part, "error", err)
 	})
+	// Records polled are always queued, even when ctx ended meanwhile: the
+	// client's position has moved past them, so skipping them here would let
+	// later batches commit over them.
 	now := time.Now()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
@@ -209,7 +206,10 @@ func (s *Source) poll(ctx context.Context) error {
 		s.mu.Unlock()
 		s.decodePartition(p, fp.Records, now)
 	})
-	return nil
+	if fetches.IsClientClosed() || s.ctx.Err() != nil {
+		return fmt.Errorf("kafkasource: closed: %w", sources.ErrEndOfInput)
+	}
+	return ctx.Err() // batches queued are handed out by the next Read
 }
 
 // partitionLocked returns the state of an owned partition, creating it if
