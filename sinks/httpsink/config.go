@@ -251,6 +251,9 @@ func (c *Config) Validate() error {
 	default:
 		add("preset must be empty or sumologic, got %q", c.Preset)
 	}
+	if c.Preset != PresetSumologic && c.Sumologic != NewDefaultConfig().Sumologic {
+		add("sumologic: only used with preset: sumologic")
+	}
 	for _, h := range c.headerTemplates() {
 		if h[0] == "" {
 			add("headers: empty header name")
