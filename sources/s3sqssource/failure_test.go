@@ -5,8 +5,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"strings"
 	"testing"
 	"time"
@@ -342,12 +342,13 @@ func TestHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := len(b.Records) // b is reused once acknowledged
 	// A slow sink: hold the first batch past the visibility timeout.
 	time.Sleep(3500 * time.Millisecond)
 	if err := ack(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	got := consume(t, s, 10*time.Second, records(501-len(b.Records)), nil)
+	got := consume(t, s, 10*time.Second, records(501-first), nil)
 	waitFor(t, "deleted", 10*time.Second, func() bool { return e.depth(e.queueURL) == 0 })
 	if r := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "received"); r != 1 {
 		t.Errorf("received %v times, want 1 (lines after the first batch: %d)", r, got.records)

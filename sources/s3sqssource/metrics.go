@@ -8,13 +8,13 @@ import (
 
 // metrics are the source's collectors; every series carries source=<id>.
 type metrics struct {
-	lag           prometheus.Gauge   // vpcflow_source_lag_seconds{partition="queue"}
-	queueMessages prometheus.Gauge   // vpcflow_source_queue_messages
-	inFlight      prometheus.Gauge   // vpcflow_s3sqs_messages_in_flight
+	lag           prometheus.Gauge       // vpcflow_source_lag_seconds{partition="queue"}
+	queueMessages prometheus.Gauge       // vpcflow_source_queue_messages
+	inFlight      prometheus.Gauge       // vpcflow_s3sqs_messages_in_flight
 	messages      *prometheus.CounterVec // vpcflow_s3sqs_messages_total{outcome}
 	objects       *prometheus.CounterVec // vpcflow_s3sqs_objects_total{outcome}
-	bytes         prometheus.Counter // vpcflow_s3sqs_object_bytes_total
-	records       prometheus.Counter // vpcflow_s3sqs_records_total
+	bytes         prometheus.Counter     // vpcflow_s3sqs_object_bytes_total
+	records       prometheus.Counter     // vpcflow_s3sqs_records_total
 	lines         *prometheus.CounterVec // vpcflow_s3sqs_lines_rejected_total{reason}
 	sqsErrors     *prometheus.CounterVec // vpcflow_s3sqs_sqs_errors_total{op}
 }
@@ -22,13 +22,13 @@ type metrics struct {
 // Message outcomes.
 const (
 	msgReceived     = "received"
-	msgDeleted      = "deleted"      // every record acknowledged
-	msgIgnored      = "ignored"      // test events, non-creation events
-	msgFiltered     = "filtered"     // no key matched key_prefix/key_suffix
+	msgDeleted      = "deleted"       // every record acknowledged
+	msgIgnored      = "ignored"       // test events, non-creation events
+	msgFiltered     = "filtered"      // no key matched key_prefix/key_suffix
 	msgDeadLettered = "dead_lettered" // moved to dead_letter_queue_url
-	msgFailed       = "failed"       // left for the queue's redrive policy
-	msgRedelivered  = "redelivered"  // nack, transient error or shutdown
-	msgInvalid      = "invalid"      // body is no S3 notification
+	msgFailed       = "failed"        // left for the queue's redrive policy
+	msgRedelivered  = "redelivered"   // nack, transient error or shutdown
+	msgInvalid      = "invalid"       // body is no S3 notification
 )
 
 // Object outcomes.

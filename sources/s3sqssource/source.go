@@ -53,8 +53,9 @@ type Source struct {
 	sqs sqsAPI
 	s3  s3API
 
-	out chan pending
-	sem *semaphore.Weighted
+	out     chan pending
+	sem     *semaphore.Weighted
+	batches batchPool
 
 	ctx    context.Context // cancelled by Close (or kill)
 	cancel context.CancelFunc
@@ -347,6 +348,7 @@ func (s *Source) process(m *message) {
 			maxRecords: s.cfg.BatchMaxRecords,
 			maxBytes:   s.cfg.BatchMaxBytes,
 			emit:       func(b *flowlog.Batch) error { return s.emit(m, b) },
+			pool:       &s.batches,
 		}
 		err := s.readObject(m.ctx, ref, bt)
 		var oe *objectError
@@ -391,11 +393,13 @@ func (s *Source) emit(m *message, b *flowlog.Batch) error {
 			return errors.New("s3sqssource: batch acknowledged twice")
 		}
 		s.ack(m, err)
+		s.batches.put(b)
 		return nil
 	}
+	n := len(b.Records) // b is not ours once sent: it may be acked and reused
 	select {
 	case s.out <- pending{b: b, ack: ack}:
-		s.m.records.Add(float64(len(b.Records)))
+		s.m.records.Add(float64(n))
 		return nil
 	case <-m.ctx.Done():
 		m.mu.Lock()

@@ -103,7 +103,7 @@ func TestRegionFromQueueURL(t *testing.T) {
 	for u, want := range map[string]string{
 		"https://sqs.eu-central-1.amazonaws.com/123456789012/q": "eu-central-1",
 		"https://us-west-2.queue.amazonaws.com/123456789012/q":  "us-west-2",
-		"http://127.0.0.1:4100/000000000000/q":                   "",
+		"http://127.0.0.1:4100/000000000000/q":                  "",
 	} {
 		if got := regionFromQueueURL(u); got != want {
 			t.Errorf("regionFromQueueURL(%q) = %q, want %q", u, got, want)

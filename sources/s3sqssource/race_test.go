@@ -1,0 +1,6 @@
+//go:build race
+
+package s3sqssource
+
+// raceEnabled: the race detector slows line splitting ~10×.
+const raceEnabled = true
