@@ -59,6 +59,8 @@ type input struct {
 	origin *flowlog.Origin
 	line   int
 	eof    bool
+	carry  []byte // partial line read after the last batch's last line
+	err    error  // read error to report once the carried lines are cut
 }
 
 // New builds a file source. The glob is expanded now: files created later
@@ -237,57 +239,109 @@ func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
 	}
 }
 
-// fill reads up to BatchRecords lines of in into a batch.
+// fill reads up to BatchRecords lines of in into a batch. It reads large
+// chunks straight into the batch buffer and cuts lines in place, so a line
+// is copied once (by the read) and a partial last line is carried over to
+// the next batch.
 func (s *Source) fill(in *input) *flowlog.Batch {
 	b := s.newBatch()
 	b.Partition = in.name
-	max := s.cfg.BatchRecords
-	// Lines are copied into b.Buf; Raw slices are fixed up once the buffer
-	// stops moving (after the batch is complete), via offsets.
-	type span struct{ off, n int }
-	var spans [64]span
-	offs := spans[:0]
-	if cap(b.Buf) < max*128 {
-		b.Buf = make([]byte, 0, max*128)
+	chunk := max(s.cfg.BatchRecords*128, 64<<10)
+	if cap(b.Buf) < chunk {
+		b.Buf = make([]byte, 0, chunk)
 	}
-	for len(offs) < max {
-		line, err := in.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the reader's buffer: gather it up to the cap.
-			long := append([]byte(nil), line...)
-			for err == bufio.ErrBufferFull {
-				line, err = in.br.ReadSlice('\n')
-				if len(long) < s.cfg.MaxLineBytes {
-					long = append(long, line...)
-				}
+	buf := append(b.Buf[:0], in.carry...)
+	in.carry = in.carry[:0]
+	readErr := in.err // an error seen while lines were still to be cut
+	in.err = nil
+	lines := 0
+	start := 0   // start of the first line not yet cut
+	scanned := 0 // buf[start:scanned] holds no newline
+	for {
+		// Cut complete lines.
+		for lines < s.cfg.BatchRecords {
+			k := bytes.IndexByte(buf[scanned:], '\n')
+			if k < 0 {
+				scanned = len(buf)
+				break
 			}
+			end := scanned + k
 			in.line++
-			if len(long) > s.cfg.MaxLineBytes {
-				b.Fail(s.set.ID, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", in.name, in.line, s.cfg.MaxLineBytes), long[:min(len(long), 256)], in.origin)
-				if err != nil {
-					s.endInput(in, b, err)
-					break
-				}
-				continue
+			if t0, t1 := trimSpan(buf, start, end); t1 > t0 {
+				b.Records = append(b.Records, flowlog.Record{Raw: buf[t0:t1:t1], Origin: in.origin})
 			}
-			line = long
-		} else if len(line) > 0 || err == nil {
-			in.line++
+			lines++
+			start, scanned = end+1, end+1
 		}
-		if t := trim(line); len(t) > 0 {
-			off := len(b.Buf)
-			b.Buf = append(b.Buf, t...)
-			offs = append(offs, span{off, len(t)})
-		}
-		if err != nil {
-			s.endInput(in, b, err)
+		if lines >= s.cfg.BatchRecords || readErr != nil {
 			break
 		}
+		if len(buf) == cap(buf) {
+			if start > 0 {
+				break // the buffer is full of whole lines: a batch
+			}
+			// One line fills the buffer: grow it, up to the cap.
+			if len(buf) >= s.cfg.MaxLineBytes {
+				s.skipLongLine(in, b, buf)
+				buf, start, scanned = buf[:0], 0, 0
+				continue
+			}
+			nb := make([]byte, len(buf), min(2*cap(buf), s.cfg.MaxLineBytes+1))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := in.br.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		readErr = err
 	}
-	for _, sp := range offs {
-		b.Records = append(b.Records, flowlog.Record{Raw: b.Buf[sp.off : sp.off+sp.n : sp.off+sp.n], Origin: in.origin})
+	// What is left after the last cut line goes to the next batch (or, at
+	// the end of the input, is the last line without a newline).
+	rest := buf[start:]
+	if readErr != nil && bytes.IndexByte(rest, '\n') >= 0 {
+		// The batch is full and whole lines remain: they come first.
+		in.carry = append(in.carry, rest...)
+		in.err = readErr
+	} else if readErr != nil {
+		if len(rest) > 0 {
+			in.line++
+			if t0, t1 := trimSpan(buf, start, len(buf)); t1 > t0 {
+				b.Records = append(b.Records, flowlog.Record{Raw: buf[t0:t1:t1], Origin: in.origin})
+			}
+		}
+		s.endInput(in, b, readErr)
+	} else {
+		in.carry = append(in.carry, rest...)
 	}
+	b.Buf = buf
 	return b
+}
+
+// skipLongLine reports a line longer than max_line_bytes and discards the
+// rest of it.
+func (s *Source) skipLongLine(in *input, b *flowlog.Batch, head []byte) {
+	in.line++
+	raw := append([]byte(nil), head[:min(len(head), 256)]...)
+	b.Fail(s.set.ID, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", in.name, in.line, s.cfg.MaxLineBytes), raw, in.origin)
+	for {
+		line, err := in.br.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			if err != nil && err != io.EOF {
+				_ = line
+			}
+			return
+		}
+	}
+}
+
+// trimSpan returns buf[from:to] without surrounding spaces, tabs and \r.
+func trimSpan(buf []byte, from, to int) (int, int) {
+	for from < to && (buf[from] == ' ' || buf[from] == '\t' || buf[from] == '\r') {
+		from++
+	}
+	for to > from && (buf[to-1] == ' ' || buf[to-1] == '\t' || buf[to-1] == '\r') {
+		to--
+	}
+	return from, to
 }
 
 func (s *Source) endInput(in *input, b *flowlog.Batch, err error) {
@@ -304,10 +358,6 @@ func (s *Source) endInput(in *input, b *flowlog.Batch, err error) {
 	s.set.Logger.Error("input damaged; records before the damage are delivered", "file", in.name, "line", in.line, "error", err)
 }
 
-func trim(line []byte) []byte {
-	line = bytes.TrimRight(line, "\r\n")
-	return bytes.Trim(line, " \t\r")
-}
 
 // Close releases the open file. Nacked batches (not delivered when the
 // pipeline stopped) are reported as an error.
