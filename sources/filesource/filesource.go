@@ -40,8 +40,8 @@ type Source struct {
 	files []string
 	stdin io.Reader
 
-	idx    int
-	cur    *input // owned by the producer goroutine
+	idx int
+	cur *input // owned by the producer goroutine
 
 	startOnce sync.Once
 	ch        chan item
@@ -357,7 +357,6 @@ func (s *Source) endInput(in *input, b *flowlog.Batch, err error) {
 	b.Fail(s.set.ID, err, nil, in.origin)
 	s.set.Logger.Error("input damaged; records before the damage are delivered", "file", in.name, "line", in.line, "error", err)
 }
-
 
 // Close releases the open file. Nacked batches (not delivered when the
 // pipeline stopped) are reported as an error.
