@@ -85,8 +85,6 @@ const (
 )
 
 func TestParseAWSExamples(t *testing.T) {
-	F := flowlog.FVersion
-	_ = F
 	for _, tc := range []struct {
 		name, format, line string
 		want               want

@@ -3,6 +3,7 @@ package parse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vpcflow/vpcflow/processor"
@@ -30,7 +31,7 @@ func NewStage(cfg Config, set component.Settings) (*Stage, error) {
 	if cfg.Format != FormatAuto {
 		f, err := Compile(cfg.Format)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("format: %w", err)
 		}
 		s.format = f
 	}
