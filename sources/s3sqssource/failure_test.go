@@ -79,7 +79,7 @@ func intactLines(z []byte) int {
 func TestMissingObject(t *testing.T) {
 	e := newEnv(t)
 	e.send(s3Event("AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/gone.log.gz"))
-	s, reg := e.source(e.config(func(c *Config) { c.VisibilityTimeout = time.Minute }))
+	s, reg := e.source(e.config(func(c *Config) { c.VisibilityTimeout = time.Minute; c.QueueStatsInterval = 50 * time.Millisecond }))
 	got := consume(t, s, 10*time.Second, func(c *collected) bool { return len(c.failed) > 0 }, nil)
 	if got.records != 0 || !strings.Contains(got.failed[0].Err.Error(), "not_found") || !strings.Contains(got.failed[0].Err.Error(), "gone.log.gz") {
 		t.Fatalf("records %d, failures %v", got.records, got.failed)
@@ -89,6 +89,12 @@ func TestMissingObject(t *testing.T) {
 	})
 	if d := e.depth(e.queueURL); d != 1 {
 		t.Errorf("queue depth = %d, want the message left on it", d)
+	}
+	waitFor(t, "queue messages gauge", 5*time.Second, func() bool {
+		return counter(t, reg, "vpcflow_source_queue_messages") == 1
+	})
+	if !s.Ready() {
+		t.Error("not ready after SQS answered")
 	}
 	if r := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "received"); r != 1 {
 		t.Errorf("received %v times, want once (no hot retry loop)", r)
@@ -345,11 +351,17 @@ func TestHeartbeat(t *testing.T) {
 	first := len(b.Records) // b is reused once acknowledged
 	// A slow sink: hold the first batch past the visibility timeout.
 	time.Sleep(3500 * time.Millisecond)
+	if lag := counter(t, reg, "vpcflow_source_lag_seconds", "partition", "queue"); lag < 1 {
+		t.Errorf("lag = %vs while a notification has been in flight for 3.5s", lag)
+	}
 	if err := ack(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := consume(t, s, 10*time.Second, records(501-first), nil)
 	waitFor(t, "deleted", 10*time.Second, func() bool { return e.depth(e.queueURL) == 0 })
+	waitFor(t, "lag back to 0", 5*time.Second, func() bool {
+		return counter(t, reg, "vpcflow_source_lag_seconds", "partition", "queue") == 0
+	})
 	if r := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "received"); r != 1 {
 		t.Errorf("received %v times, want 1 (lines after the first batch: %d)", r, got.records)
 	}

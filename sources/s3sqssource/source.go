@@ -95,7 +95,9 @@ type message struct {
 	outstanding int  // batches handed out and not yet acknowledged
 	produced    bool // every object read (or given up)
 	nacked      bool
-	settled     bool         // deleted, released or dead-lettered (or about to be)
+	cut         bool         // reading stopped by shutdown: Close releases it
+	settled     bool         // nothing more in flight: to be finalized
+	finalizing  bool         // delete, release or dead-letter started
 	failure     *objectError // first permanent failure: dead letter
 	transient   *objectError // first transient failure: retry later
 }
@@ -197,15 +199,25 @@ func (s *Source) shutdown(ctx context.Context, release bool) error {
 		return nil
 	}
 	s.mu.Lock()
-	var open []*message
+	var open, settled []*message
 	for m := range s.inflight {
 		m.mu.Lock()
-		if !m.settled {
-			m.settled = true
+		switch {
+		case !m.settled:
+			// Unfinished: released below. Acks arriving later are ignored.
+			m.settled, m.finalizing = true, true
 			open = append(open, m)
+		case !m.finalizing:
+			// Fully acknowledged while closing: finalized as usual.
+			settled = append(settled, m)
 		}
 		m.mu.Unlock()
 	}
+	s.mu.Unlock()
+	for _, m := range settled {
+		s.finalize(m)
+	}
+	s.mu.Lock()
 	clear(s.inflight)
 	s.mu.Unlock()
 	s.m.inFlight.Set(0)
@@ -337,6 +349,9 @@ func (s *Source) handle(msg types.Message) {
 func (s *Source) process(m *message) {
 	for _, ref := range m.objects {
 		if m.ctx.Err() != nil {
+			m.mu.Lock()
+			m.cut = !m.nacked
+			m.mu.Unlock()
 			break
 		}
 		account, region := keyOrigin(ref.Key)
@@ -370,6 +385,9 @@ func (s *Source) process(m *message) {
 			m.mu.Unlock()
 		default: // cancelled: nack or shutdown
 			s.m.objects.WithLabelValues(objCancelled).Inc()
+			m.mu.Lock()
+			m.cut = !m.nacked
+			m.mu.Unlock()
 		}
 	}
 	m.mu.Lock()
@@ -379,6 +397,17 @@ func (s *Source) process(m *message) {
 	if done {
 		s.finalize(m)
 	}
+}
+
+// startFinalize reports (once) whether the caller is to finalize m.
+func startFinalize(m *message) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.finalizing {
+		return false
+	}
+	m.finalizing = true
+	return true
 }
 
 // emit hands b out through Read, blocking while the consumer is behind
@@ -424,6 +453,8 @@ func (s *Source) ack(m *message, err error) {
 	}
 	s.mu.Lock()
 	if s.closing {
+		// Close finalizes settled messages itself, once every goroutine
+		// has stopped.
 		s.mu.Unlock()
 		return
 	}
@@ -433,11 +464,7 @@ func (s *Source) ack(m *message, err error) {
 
 // settleLocked reports (once) whether m has nothing more in flight.
 func (s *Source) settleLocked(m *message) bool {
-	if m.settled || !m.produced || m.outstanding > 0 {
-		return false
-	}
-	if s.ctx.Err() != nil && !m.nacked && m.failure == nil && m.transient == nil {
-		// Shutting down: objects may have been cut short; Close releases.
+	if m.settled || !m.produced || m.outstanding > 0 || m.cut && !m.nacked {
 		return false
 	}
 	m.settled = true
@@ -446,6 +473,9 @@ func (s *Source) settleLocked(m *message) bool {
 
 // finalize deletes, releases or dead-letters a settled message.
 func (s *Source) finalize(m *message) {
+	if !startFinalize(m) {
+		return
+	}
 	defer func() {
 		m.cancel()
 		s.mu.Lock()
