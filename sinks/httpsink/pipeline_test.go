@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vpcflow/vpcflow/internal/gen"
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
@@ -22,6 +28,7 @@ import (
 	"github.com/vpcflow/vpcflow/sinks/httpsink"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
 	"github.com/vpcflow/vpcflow/sources"
+	"github.com/vpcflow/vpcflow/sources/filesource"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
 
@@ -142,4 +149,72 @@ sinks:
 	if len(dl) != len(poison) {
 		t.Errorf("%d lines dead-lettered, want %d", len(dl), len(poison))
 	}
+}
+
+// BenchmarkPipelineFileToHTTP runs file → parse_flowlog → http
+// (preset sumologic: sumo_vpc_json, gzip, 1 MB bodies) against a local
+// intake that reads and discards bodies, over 1M synthetic default-format
+// records per iteration.
+//
+//	go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
+func BenchmarkPipelineFileToHTTP(b *testing.B) {
+	const n = 1_000_000
+	path := filepath.Join(b.TempDir(), "flows.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := gen.Run(context.Background(), f, gen.Config{Format: "default", Count: n, ENIs: 1000, Accounts: 3, Seed: 1, Region: "us-east-1"}); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	fi, _ := os.Stat(path)
+
+	var bodies atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		bodies.Add(1)
+	}))
+	defer srv.Close()
+	yml := []byte(fmt.Sprintf(`
+sources: {flows: {type: file, path: %q}}
+stages:
+  parse: {type: parse_flowlog, inputs: [flows]}
+sinks:
+  sumo: {type: http, inputs: [parse], url: "%s/receiver/v1/http/TOKEN", preset: sumologic}
+`, path, srv.URL))
+	fs := processor.NewFactories(
+		[]sources.Factory{filesource.NewFactory()},
+		[]processor.StageFactory{parse.NewFactory()},
+		[]sinks.Factory{httpsink.NewFactory()},
+	)
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		cfg, err := processor.ParseConfig(yml, func(string) (string, bool) { return "", false })
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := processor.Build(context.Background(), cfg, fs, processor.Settings{Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N*n)/cpu.Seconds(), "records/cpu-s")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
