@@ -1,0 +1,62 @@
+package s3sqssource
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decodeConfig decodes like the engine: strict keys into the defaults,
+// then Validate.
+func decodeConfig(data []byte) (*Config, error) {
+	c := NewDefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func TestConfigFiles(t *testing.T) {
+	for _, tc := range []struct{ file, errContains string }{
+		{"full.good.yaml", ""},
+		{"minimal.good.yaml", ""},
+		{"typo.bad.yaml", "visibilty_timeout"},
+		{"values.bad.yaml", "queue_url must be set"},
+		{"values.bad.yaml", "visibility_timeout"},
+		{"values.bad.yaml", "wait_time"},
+		{"values.bad.yaml", "max_line_bytes"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "config", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = decodeConfig(data)
+			if tc.errContains == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.errContains) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.errContains)
+			}
+		})
+	}
+	c, err := decodeConfig([]byte("queue_url: http://localhost/q\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NewDefaultConfig()
+	want.QueueURL = "http://localhost/q"
+	if *c != *want || c.VisibilityTimeout != 5*time.Minute || c.WaitTime != 20*time.Second {
+		t.Errorf("defaults not kept: %+v", c)
+	}
+}
