@@ -433,7 +433,8 @@ func (g *Generator) draw() flow {
 		fl.packets = 1 + uint64(r.IntN(3))
 		fl.bytes = fl.packets * uint64(40+r.IntN(24))
 	} else {
-		fl.packets = 1 + uint64(r.ExpFloat64()*40)
+		// Heavy-tailed: mostly small flows, some up to ~8000 packets.
+		fl.packets = 1 + uint64(r.IntN(16))<<(r.Uint32()%10)
 		fl.bytes = fl.packets * uint64(40+r.IntN(1461))
 	}
 	if fl.proto == 6 {
