@@ -103,7 +103,6 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
-
 // cpuClock measures the process's CPU time (user+system): on a shared
 // machine wall time includes time spent waiting for a core, CPU time not.
 type cpuClock struct{ start time.Duration }

@@ -31,11 +31,10 @@ func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlo
 	}
 	var srcMine, dstMine bool
 	if ent != nil && ent.eni != nil {
-		e := ent.eni
 		src, srcOK := r.Addr(flowlog.FSrcAddr)
 		dst, dstOK := r.Addr(flowlog.FDstAddr)
-		srcMine = srcOK && hasAddr(e.Addresses, src)
-		dstMine = dstOK && hasAddr(e.Addresses, dst)
+		srcMine = srcOK && ent.has(src)
+		dstMine = dstOK && ent.has(dst)
 		switch {
 		case srcMine && dstMine,
 			srcMine && dstOK && ent.subnet != nil && ent.subnet.has(dst, now),

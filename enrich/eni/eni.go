@@ -131,7 +131,11 @@ type memo struct {
 	k                key
 	ok               bool
 	reason           string
-	ent              *entry
+	// the account and region parts, reused while their text repeats
+	acctOK, regionOK bool
+	account          uint64
+	regionID         uint32
+	regionValid      bool
 }
 
 // Process enriches every record of b in place and sets its direction. No
@@ -148,41 +152,67 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 	var hits, negHits, noIface, noRegion int
 	var mm memo
 
+	// Records are taken in chunks: keys first, then the cache look-ups in
+	// a tight loop (independent memory reads overlap), then the rest.
+	const chunk = 32
+	var (
+		keys   [chunk]key
+		status [chunk]uint8 // 0: key ok, 1: no interface, 2: no region
+		ents   [chunk]*entry
+	)
+	recs := b.Records
 	s.store.mu.RLock()
-	for i := range b.Records {
-		r := &b.Records[i]
-		k, ok, reason := s.keyOf(r, &mm)
-		if !ok {
-			if reason == reasonNoInterface {
-				noIface++
-			} else {
-				noRegion++
+	for base := 0; base < len(recs); base += chunk {
+		n := min(chunk, len(recs)-base)
+		for j := range n {
+			k, ok, reason := s.keyOf(&recs[base+j], &mm)
+			keys[j], status[j] = k, 0
+			if !ok {
+				status[j] = 1
+				if reason == reasonNoRegion {
+					status[j] = 2
+				}
 			}
-			r.ENI = nil
-			r.Direction = s.store.directionLocked(r, nil, now)
-			continue
 		}
-		ent := mm.ent
-		if ent == nil || mm.k != k {
-			ent = s.store.entries[k]
-			if ent == nil || ent.expires < now {
-				sc.misses = append(sc.misses, miss{i: i, k: k})
-				mm.ent = nil
+		for j := range n {
+			switch {
+			case status[j] != 0:
+				ents[j] = nil
+			case j > 0 && status[j-1] == 0 && keys[j] == keys[j-1]:
+				ents[j] = ents[j-1]
+			default:
+				ents[j] = s.store.entries[keys[j]]
+			}
+		}
+		for j := range n {
+			r := &recs[base+j]
+			if status[j] != 0 {
+				if status[j] == 1 {
+					noIface++
+				} else {
+					noRegion++
+				}
+				r.ENI = nil
+				r.Direction = s.store.directionLocked(r, nil, now)
 				continue
 			}
-			mm.ent = ent
+			ent := ents[j]
+			if ent == nil || ent.expires < now {
+				sc.misses = append(sc.misses, miss{i: base + j, k: keys[j]})
+				continue
+			}
 			if now-ent.touched.Load() > s.store.touchEvery {
 				ent.touched.Store(now)
-				sc.touch = append(sc.touch, touchKey{k, ent.eni == nil})
+				sc.touch = append(sc.touch, touchKey{keys[j], ent.eni == nil})
 			}
+			r.ENI = ent.eni
+			if ent.eni == nil {
+				negHits++
+			} else {
+				hits++
+			}
+			r.Direction = s.store.directionLocked(r, ent, now)
 		}
-		r.ENI = ent.eni
-		if ent.eni == nil {
-			negHits++
-		} else {
-			hits++
-		}
-		r.Direction = s.store.directionLocked(r, ent, now)
 	}
 	s.store.mu.RUnlock()
 
@@ -226,38 +256,41 @@ func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, bool, string) {
 	if mm.origin == r.Origin && mm.id != nil && bytes.Equal(id, mm.id) && bytes.Equal(acct, mm.acct) && bytes.Equal(reg, mm.region) {
 		return mm.k, mm.ok, mm.reason
 	}
+	sameOrigin := mm.origin == r.Origin
+	if !(mm.acctOK && sameOrigin && bytes.Equal(acct, mm.acct)) {
+		mm.account, mm.acctOK = 0, true
+		if acct != nil {
+			mm.account = parseAccount(acct)
+		} else if r.Origin != nil && r.Origin.Account != "" {
+			mm.account = parseAccount([]byte(r.Origin.Account))
+		}
+	}
+	if !(mm.regionOK && sameOrigin && bytes.Equal(reg, mm.region)) {
+		mm.regionOK = true
+		switch {
+		case reg != nil:
+			mm.regionID, mm.regionValid = s.regions.id(reg)
+		case r.Origin != nil && r.Origin.Region != "":
+			mm.regionID, mm.regionValid = s.regions.idString(r.Origin.Region)
+		default:
+			mm.regionID, mm.regionValid = s.defRegion, s.defRegion != 0
+		}
+	}
 	mm.id, mm.acct, mm.region, mm.origin = id, acct, reg, r.Origin
 	if mm.id == nil {
 		mm.id = []byte{} // absent: memoize too
 	}
-	mm.k, mm.ok, mm.reason = s.buildKey(r, id, acct, reg)
-	mm.ent = nil
-	return mm.k, mm.ok, mm.reason
-}
-
-func (s *Stage) buildKey(r *flowlog.Record, id, acct, reg []byte) (key, bool, string) {
-	var k key
-	var ok bool
-	if k.idLo, k.idHi, ok = parseID(id); !ok {
-		return key{}, false, reasonNoInterface
-	}
-	if acct != nil {
-		k.account = parseAccount(acct)
-	} else if r.Origin != nil && r.Origin.Account != "" {
-		k.account = parseAccount([]byte(r.Origin.Account))
-	}
+	mm.k, mm.ok, mm.reason = key{}, false, reasonNoInterface
+	lo, hi, ok := parseID(id)
 	switch {
-	case reg != nil:
-		k.region, ok = s.regions.id(reg)
-	case r.Origin != nil && r.Origin.Region != "":
-		k.region, ok = s.regions.idString(r.Origin.Region)
+	case !ok:
+	case !mm.regionValid || mm.regionID == 0:
+		mm.reason = reasonNoRegion
 	default:
-		k.region, ok = s.defRegion, s.defRegion != 0
+		mm.k = key{account: mm.account, idLo: lo, idHi: hi, region: mm.regionID}
+		mm.ok, mm.reason = true, ""
 	}
-	if !ok || k.region == 0 {
-		return key{}, false, reasonNoRegion
-	}
-	return k, true, ""
+	return mm.k, mm.ok, mm.reason
 }
 
 // resolve looks up the batch's misses and waits for them at most max_wait.

@@ -20,6 +20,46 @@ type entry struct {
 	touched atomic.Int64
 	// subnet indexes the addresses of the cached interfaces of eni's subnet.
 	subnet *subnet
+	// v4 holds the first nv4 IPv4 addresses of eni inline (the entry fits
+	// one cache line), so that most direction checks do not read eni;
+	// all4 says there are no others.
+	v4   [4]uint32
+	nv4  uint8
+	all4 bool
+}
+
+// newEntry builds the entry of e (nil: negative).
+func newEntry(e *flowlog.ENI, expires int64) *entry {
+	ent := &entry{eni: e, expires: expires, all4: true}
+	if e == nil {
+		return ent
+	}
+	for _, a := range e.Addresses {
+		if !a.Is4() {
+			continue
+		}
+		if int(ent.nv4) == len(ent.v4) {
+			ent.all4 = false
+			break
+		}
+		ent.v4[ent.nv4] = v4(a)
+		ent.nv4++
+	}
+	return ent
+}
+
+// has reports whether a is one of the interface's addresses.
+func (ent *entry) has(a netip.Addr) bool {
+	if a.Is4() && ent.all4 {
+		x := v4(a)
+		for _, y := range ent.v4[:ent.nv4] {
+			if x == y {
+				return true
+			}
+		}
+		return false
+	}
+	return hasAddr(ent.eni.Addresses, a)
 }
 
 // subnet indexes the addresses of the cached interfaces of one subnet, to
@@ -93,7 +133,7 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 	if e == nil {
 		ttl = s.negTTL
 	}
-	ent := &entry{eni: e, expires: now.Add(ttl).UnixNano()}
+	ent := newEntry(e, now.Add(ttl).UnixNano())
 	ent.touched.Store(now.UnixNano())
 	s.mu.Lock()
 	old := s.entries[k]
