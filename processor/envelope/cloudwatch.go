@@ -416,6 +416,7 @@ func (d *jsonDoc) events(b *flowlog.Batch, o *flowlog.Origin) error {
 			}
 			// A message is one line: the subscription adds a trailing \n.
 			if msg = trim(msg); len(msg) > 0 {
+				growRecords(b)
 				b.Records = append(b.Records, flowlog.Record{Raw: msg, Origin: o})
 			}
 		}

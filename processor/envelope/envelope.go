@@ -136,7 +136,7 @@ func decodeEnvelope(b *flowlog.Batch, data []byte, origin *flowlog.Origin, auto 
 	case len(data) > 0 && data[0] == '{':
 		// Decoding unescapes strings in place: work on a copy so that the
 		// caller's data is left as it is.
-		b.Buf = append(b.Buf, data...)
+		b.Buf = append(grow(b.Buf, len(data)), data...)
 	default:
 		if auto {
 			appendLines(b, data, origin)
@@ -163,6 +163,7 @@ func appendLines(b *flowlog.Batch, data []byte, o *flowlog.Origin) {
 			line, data = data, nil
 		}
 		if line = trim(line); len(line) > 0 {
+			growRecords(b)
 			b.Records = append(b.Records, flowlog.Record{Raw: line, Origin: o})
 		}
 	}
@@ -216,10 +217,10 @@ func gunzipAppend(dst, src []byte) ([]byte, error) {
 	}
 	start := len(dst)
 	// Flow-log JSON typically compresses 8-12 times.
-	dst = slices.Grow(dst, min(8*len(src)+512, maxDecompressed))
+	dst = grow(dst, min(8*len(src)+512, maxDecompressed))
 	for {
 		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, cap(dst)-start+512)
+			dst = grow(dst, cap(dst)-start+512)
 		}
 		n, err := z.zr.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
@@ -235,6 +236,23 @@ func gunzipAppend(dst, src []byte) ([]byte, error) {
 			}
 			return dst, fmt.Errorf("cloudwatch_logs: gunzip: %w", err)
 		}
+	}
+}
+
+// grow makes room for n more bytes, at least doubling the capacity when it
+// must reallocate, so that a batch's buffer filled by many envelopes is
+// copied O(1) times per byte (append grows large slices by only 1.25x).
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	return slices.Grow(b, max(n, cap(b)))
+}
+
+// growRecords makes room for one more record, doubling the capacity.
+func growRecords(b *flowlog.Batch) {
+	if len(b.Records) == cap(b.Records) {
+		b.Records = slices.Grow(b.Records, max(cap(b.Records), 16))
 	}
 }
 
