@@ -266,3 +266,27 @@ func readLines(t *testing.T, path string) []string {
 	}
 	return lines
 }
+
+func TestDevRunsTheWholeGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs vpcflow dev for a few seconds")
+	}
+	r := vpcflow(t, nil, nil, "dev", "--duration", "6s", "--rate", "2000", "--enis", "50", "--every", "1s", "--listen", "127.0.0.1:0")
+	if r.code != 0 {
+		t.Fatalf("dev: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"in-process Kafka", "rec/s", "ENI cache hit", "done: produced", `"security-group-ids"`, `"direction"`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dev output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	var delivered int
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "done:") {
+			fmt.Sscanf(l[strings.Index(l, "delivered"):], "delivered %d", &delivered)
+		}
+	}
+	if delivered < 1000 {
+		t.Fatalf("dev delivered %d records:\n%s", delivered, r.stdout)
+	}
+}
