@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
@@ -530,5 +531,40 @@ func TestLifecycle(t *testing.T) {
 	s3 := newSource(t, cfg, "k3", nil)
 	if err := s3.Close(context.Background()); err != nil {
 		t.Errorf("Close before reading = %v", err)
+	}
+}
+
+func TestTopicRegex(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "vpc-a", "vpc-b", "xvpc-c", "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	kc := &cluster{t: t, c: c, addrs: c.ListenAddrs(), prod: prod}
+	for i, tp := range []string{"vpc-a", "vpc-b", "xvpc-c", "other"} {
+		kc.produce(&kgo.Record{Topic: tp, Value: []byte(line(0, i))})
+	}
+	cfg := testConfig(kc)
+	cfg.Topic = ""
+	cfg.TopicRegex = "vpc-.*"
+	s := newSource(t, cfg, "k", nil)
+	parts := map[string]bool{}
+	for _, r := range readRecords(t, s, 2) {
+		parts[r.b.Partition] = true
+		r.ack(context.Background(), nil)
+	}
+	if !parts["vpc-a/0"] || !parts["vpc-b/0"] {
+		t.Errorf("read from %v, want vpc-a/0 and vpc-b/0", parts)
+	}
+	// nothing from xvpc-c (the expression is anchored) or other
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if b, _, err := s.Read(ctx); err == nil {
+		t.Errorf("read a batch from %s", b.Partition)
 	}
 }
