@@ -19,6 +19,9 @@ const (
 	maxBytesPerSec  = 2 << 20                // 2 MB a second
 	maxBackoff      = 10 * time.Second
 	firstBackoff    = 250 * time.Millisecond
+	// callTimeout bounds one Kinesis call, so that a hung connection
+	// cannot stall a shard.
+	callTimeout = 30 * time.Second
 )
 
 // sleep waits d or until ctx is done; it reports whether ctx is still live.
@@ -74,7 +77,9 @@ func (s *Source) iterator(ctx context.Context, shard string, from position) (*st
 		}
 	}
 	for n := 0; ; n++ {
-		out, err := s.kin.GetShardIterator(ctx, in)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		out, err := s.kin.GetShardIterator(cctx, in)
+		cancel()
 		if err == nil {
 			return out.ShardIterator, skip, nil
 		}
@@ -113,10 +118,12 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			}
 		}
 		callStart := time.Now()
-		out, err := s.kin.GetRecords(ctx, &kinesis.GetRecordsInput{
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		out, err := s.kin.GetRecords(cctx, &kinesis.GetRecordsInput{
 			ShardIterator: iter,
 			Limit:         aws.Int32(int32(s.cfg.MaxRecordsPerCall)),
 		}, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }) // retried here, with the shard's limits in mind
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return

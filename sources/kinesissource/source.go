@@ -276,24 +276,34 @@ func (s *Source) coordinate() {
 	defer renew.Stop()
 	syncT := time.NewTicker(s.cfg.ShardSyncInterval)
 	defer syncT.Stop()
-	s.syncShards(ctx)
-	s.balance(ctx)
+	s.round(ctx, s.syncShards)
+	s.round(ctx, s.balance)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-renew.C:
-			s.renewAll(ctx)
-			s.balance(ctx)
+			s.round(ctx, s.renewAll)
+			s.round(ctx, s.balance)
 		case <-syncT.C:
-			s.syncShards(ctx)
+			s.round(ctx, s.syncShards)
 		case <-s.poke:
-			if s.finishShards(ctx) {
-				s.syncShards(ctx)
-				s.balance(ctx)
+			finished := false
+			s.round(ctx, func(ctx context.Context) { finished = s.finishShards(ctx) })
+			if finished {
+				s.round(ctx, s.syncShards)
+				s.round(ctx, s.balance)
 			}
 		}
 	}
+}
+
+// round runs one coordinator step within failover_time, so that a hung
+// call cannot keep leases from being renewed for long.
+func (s *Source) round(ctx context.Context, f func(context.Context)) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.FailoverTime)
+	defer cancel()
+	f(ctx)
 }
 
 func (s *Source) pokeCoordinator() {

@@ -1,0 +1,129 @@
+package kinesissource
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestStartFrom(t *testing.T) {
+	e := emulators(t)
+	for _, from := range []string{StartLatest, StartAtTimestamp} {
+		t.Run(from, func(t *testing.T) {
+			stream := e.createStream(t, 2)
+			old := lines("old", 20)
+			e.put(t, stream, old...)
+			cfg := testConfig(stream)
+			cfg.StartFrom = from
+			var fresh [][2]string
+			if from == StartAtTimestamp {
+				// Arrival timestamps have millisecond precision.
+				time.Sleep(5 * time.Millisecond)
+				cfg.StartTimestamp = time.Now()
+				time.Sleep(5 * time.Millisecond)
+				// kinesalite answers GetShardIterator AT_TIMESTAMP only when
+				// a record follows the timestamp.
+				fresh = lines("new before start", 20)
+				e.put(t, stream, fresh...)
+			}
+			s := e.source(t, cfg, srcOpts{worker: "w"})
+			var c collector
+			done := consume(s, &c, nil)
+			// Both shards have an iterator once a GetRecords call was made on each.
+			waitFor(t, 10*time.Second, "first reads", func() bool {
+				return testutil.ToFloat64(s.m.calls.WithLabelValues("ok")) >= 2 && s.heldCount() == 2
+			})
+			fresh = append(fresh, lines("new", 20)...)
+			e.put(t, stream, fresh[len(fresh)-20:]...)
+			waitFor(t, 10*time.Second, "new records", func() bool { return c.count() >= len(fresh) })
+			s.Close(context.Background())
+			<-done
+			got, _ := c.snapshot()
+			wantAll(t, setOf(t, got, true), fresh)
+			if len(got) != len(fresh) {
+				t.Fatalf("read %d records, want only the %d new ones", len(got), len(fresh))
+			}
+			for k, l := range e.leases(t, cfg.LeaseTable) {
+				if l.Checkpoint.isSentinel() {
+					t.Errorf("lease %s checkpoint %q", k, l.Checkpoint.Seq)
+				}
+			}
+		})
+	}
+}
+
+// pagingKinesis answers ListShards one shard a page, as the API may.
+type pagingKinesis struct {
+	kinesisAPI
+	mu     sync.Mutex
+	pages  int
+	misuse error
+}
+
+func (p *pagingKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pages++
+	var idx int
+	var stream string
+	switch {
+	case in.NextToken != nil && in.StreamName == nil:
+		var tok string
+		stream, tok, _ = cut(*in.NextToken)
+		idx, _ = strconv.Atoi(tok)
+	case in.NextToken == nil && in.StreamName != nil:
+		stream = *in.StreamName
+	default:
+		p.misuse = errors.New("ListShards with both or neither of NextToken and StreamName")
+		return nil, p.misuse
+	}
+	out, err := p.kinesisAPI.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &stream}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	res := &kinesis.ListShardsOutput{Shards: out.Shards[idx : idx+1]}
+	if idx+1 < len(out.Shards) {
+		res.NextToken = aws.String(stream + "|" + strconv.Itoa(idx+1))
+	}
+	return res, nil
+}
+
+func cut(s string) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '|' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func TestListShardsPaging(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 3)
+	recs := lines("p", 60)
+	e.put(t, stream, recs...)
+	pk := &pagingKinesis{}
+	s := e.source(t, testConfig(stream), srcOpts{worker: "w", kin: func(k kinesisAPI) kinesisAPI { pk.kinesisAPI = k; return pk }})
+	var c collector
+	done := consume(s, &c, nil)
+	waitFor(t, 10*time.Second, "records of the three shards", func() bool { return c.count() >= len(recs) })
+	s.Close(context.Background())
+	<-done
+	got, _ := c.snapshot()
+	wantAll(t, setOf(t, got, true), recs)
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	if pk.misuse != nil {
+		t.Fatal(pk.misuse)
+	}
+	if pk.pages < 3 {
+		t.Fatalf("%d ListShards pages, want at least 3", pk.pages)
+	}
+}
