@@ -568,3 +568,50 @@ func TestTopicRegex(t *testing.T) {
 		t.Errorf("read a batch from %s", b.Partition)
 	}
 }
+
+// TestRevokedAcksIgnored: batches of a partition revoked while in flight do
+// not commit when acknowledged late; the new owner reads them again.
+func TestRevokedAcksIgnored(t *testing.T) {
+	kc := newCluster(t, 2)
+	for n := range 5 {
+		kc.produce(rec(0, line(0, n)), rec(1, line(1, n)))
+	}
+	cfg := testConfig(kc)
+	cfg.BatchMaxRecords = 1
+	cfg.CommitInterval = time.Hour
+	a := newSource(t, cfg, "a", prometheus.NewRegistry())
+	inflight := readRecords(t, a, 10) // nothing acknowledged yet
+	b := newSource(t, cfg, "b", prometheus.NewRegistry())
+	eventually(t, 10*time.Second, "one partition each", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		a.Read(ctx) // nothing new to read: lets the rebalance through
+		return testutil.ToFloat64(a.met.assigned) == 1 && testutil.ToFloat64(b.met.assigned) == 1
+	})
+	a.mu.Lock()
+	var kept int32 = -1
+	for k := range a.parts {
+		kept = k.part
+	}
+	a.mu.Unlock()
+	lost := 1 - kept
+	ackAll(t, inflight)
+	commitNow(t, a)
+	if got := kc.committed("g", kept); got != 5 {
+		t.Errorf("kept partition %d committed %d, want 5", kept, got)
+	}
+	if got := kc.committed("g", lost); got != -1 {
+		t.Errorf("revoked partition %d committed %d by late acks", lost, got)
+	}
+	rs := readRecords(t, b, 5)
+	for i, r := range rs {
+		if want := line(lost, i); string(r.b.Records[0].Raw) != want {
+			t.Errorf("new owner read %q, want %q", r.b.Records[0].Raw, want)
+		}
+	}
+	ackAll(t, rs)
+	commitNow(t, b)
+	if got := kc.committed("g", lost); got != 5 {
+		t.Errorf("partition %d committed %d by its new owner, want 5", lost, got)
+	}
+}
