@@ -96,13 +96,18 @@ func (f *fetcher) request(k key, now time.Time) (*entry, *call, error) {
 		q = &queue{cl: cl}
 		f.queues[ck] = q
 		if s.cfg.BatchWindow > 0 {
-			q.timer = time.AfterFunc(s.cfg.BatchWindow, func() { f.flush(ck, q) })
+			// The timer's goroutine counts in wg until it ran or was stopped.
+			f.wg.Add(1)
+			q.timer = time.AfterFunc(s.cfg.BatchWindow, func() {
+				defer f.wg.Done()
+				f.flush(ck, q)
+			})
 		}
 	}
 	q.calls = append(q.calls, c)
 	if len(q.calls) >= s.cfg.MaxIDsPerCall || s.cfg.BatchWindow <= 0 {
-		if q.timer != nil {
-			q.timer.Stop()
+		if q.timer != nil && q.timer.Stop() {
+			f.wg.Done()
 		}
 		delete(f.queues, ck)
 		f.dispatchLocked(q)
@@ -175,8 +180,8 @@ func (f *fetcher) close() {
 	f.mu.Lock()
 	f.closed = true
 	for ck, q := range f.queues {
-		if q.timer != nil {
-			q.timer.Stop()
+		if q.timer != nil && q.timer.Stop() {
+			f.wg.Done()
 		}
 		delete(f.queues, ck)
 		for _, c := range q.calls {
