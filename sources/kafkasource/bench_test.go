@@ -165,7 +165,7 @@ func benchKafka(b *testing.B, values [][]byte, withParse bool, opBytes int64) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
 	// CPU time of the whole process (source, client and the in-process
 	// kfake broker) per record: steadier than records/s on a shared machine.
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(total), "cpu-ns/record")
+	b.ReportMetric(float64(total)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
 }
 
 // cpuTime returns the user+system CPU time used by the process so far.
