@@ -657,8 +657,27 @@ func (p *Pipeline) Healthy() error {
 	if err := p.fatal(); err != nil {
 		return err
 	}
+	for _, sn := range p.sources {
+		if h, ok := sn.src.(component.Healther); ok {
+			if err := h.Healthy(); err != nil {
+				return fmt.Errorf("source %s: %w", sn.id, err)
+			}
+		}
+	}
+	for _, id := range p.order {
+		if h, ok := p.stages[id].stage.(component.Healther); ok {
+			if err := h.Healthy(); err != nil {
+				return fmt.Errorf("stage %s: %w", id, err)
+			}
+		}
+	}
 	now := time.Now()
 	for _, id := range sortedKeys(p.sinks) {
+		if h, ok := p.sinks[id].sink.(component.Healther); ok {
+			if err := h.Healthy(); err != nil {
+				return fmt.Errorf("sink %s: %w", id, err)
+			}
+		}
 		s := p.sinks[id]
 		if s.pending.Load() == 0 {
 			continue

@@ -378,3 +378,36 @@ func (failingSource) Read(context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	return nil, nil, errors.New("broker unreachable")
 }
 func (failingSource) Close(context.Context) error { return nil }
+
+func TestHealthzReportsAStuckSink(t *testing.T) {
+	block := make(chan struct{})
+	h := &harness{src: &sourcetest.Static{Batches: batches(2, 2), Endless: true}, sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
+	p := build(t, h, `
+sources: {in: {type: static}}
+sinks: {out: {type: rec, inputs: [in]}}
+stuck_after: 50ms
+shutdown_timeout: 10ms
+`)
+	if err := p.Ready(); err == nil {
+		t.Fatal("ready before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Healthy() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a sink blocked for longer than stuck_after is still healthy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.Healthy(); !strings.Contains(err.Error(), "sink out stuck") {
+		t.Fatalf("Healthy = %v", err)
+	}
+	if err := p.Ready(); err != nil {
+		t.Fatalf("Ready = %v", err)
+	}
+	cancel()
+	close(block)
+	<-done
+}

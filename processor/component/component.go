@@ -62,3 +62,10 @@ type Closer interface {
 type Readier interface {
 	Ready() bool
 }
+
+// Healther is implemented by components that can tell they are stuck or
+// broken (a source whose fetches have failed for minutes); /healthz fails
+// while any returns an error.
+type Healther interface {
+	Healthy() error
+}
