@@ -6,6 +6,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor/cidrfilter"
 	"github.com/vpcflow/vpcflow/processor/flowmetrics"
 	"github.com/vpcflow/vpcflow/processor/parse"
+	"github.com/vpcflow/vpcflow/processor/streamfilter"
 	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/filesink"
 	"github.com/vpcflow/vpcflow/sinks/httpsink"
@@ -30,6 +31,7 @@ func factories() processor.Factories {
 			cidrfilter.NewFactory(),
 			eni.NewFactory(),
 			flowmetrics.NewFactory(),
+			streamfilter.NewFactory(),
 		},
 		[]sinks.Factory{
 			filesink.NewFactory(),
