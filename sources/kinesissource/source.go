@@ -239,8 +239,8 @@ func (s *Source) releaseAll(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, h := range hs {
-		h.tr.kill()
 		cp := s.pendingCheckpoint(h)
+		h.tr.kill() // acks from now on are too late: their batches are read again
 		err := s.table.renew(ctx, &h.l, cp, true)
 		s.countOp("release", err)
 		if err != nil && !errors.Is(err, errLeaseLost) {
@@ -259,6 +259,9 @@ func (s *Source) releaseAll(ctx context.Context) error {
 // table already holds it.
 func (s *Source) pendingCheckpoint(h *held) *position {
 	if h.tr.finished() {
+		if h.written.Seq == cpShardEnd {
+			return nil
+		}
 		return &position{Seq: cpShardEnd}
 	}
 	cp, ok := h.tr.checkpoint()
@@ -338,10 +341,7 @@ func (s *Source) heldList() []*held {
 // renewAll renews every held lease, writing its checkpoint when it moved.
 func (s *Source) renewAll(ctx context.Context) {
 	for _, h := range s.heldList() {
-		if h.tr.finished() {
-			continue // finishShards releases it
-		}
-		cp := s.pendingCheckpoint(h)
+		cp := s.pendingCheckpoint(h) // SHARD_END once finished; finishShards then releases it
 		err := s.table.renew(ctx, &h.l, cp, false)
 		if ctx.Err() != nil {
 			return
