@@ -117,3 +117,44 @@ func BenchmarkParquetObject(b *testing.B) {
 	s := benchSource(b, memS3{key: data})
 	benchObject(b, s, key, int64(len(strings.Join(lines, "\n"))))
 }
+
+// BenchmarkEndToEnd: notification on SQS (goaws) → GetObject from S3
+// (gofakes3) over HTTP → Read → parse → ack → DeleteMessage, one
+// 100,000-line gzip object per iteration. The stand-ins run in the same
+// process and share its CPU.
+func BenchmarkEndToEnd(b *testing.B) {
+	e := newEnv(b)
+	text := textObject(0, 100000)
+	const key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/e2e.log.gz"
+	e.put(key, gz(text))
+	s, _ := e.source(e.config(func(c *Config) { c.WaitTime = 0 }))
+	stage, err := parse.NewStage(parse.Config{Format: parse.FormatAuto}, component.Settings{ID: "parse"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	recs := 0
+	start, cpu0 := time.Now(), cpuTime()
+	for b.Loop() {
+		e.send(s3Event(key))
+		for got := 0; got < 100000; {
+			bb, ack, err := s.Read(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := stage.Process(ctx, bb); err != nil {
+				b.Fatal(err)
+			}
+			got += len(bb.Records)
+			if len(bb.Failed) > 0 {
+				b.Fatal(bb.Failed[0].Err)
+			}
+			ack(ctx, nil)
+		}
+		recs += 100000
+	}
+	b.ReportMetric(float64(recs)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(recs)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
+}

@@ -54,7 +54,7 @@ const testBucket = "flow-logs"
 // env is one test's SQS (goaws, in process) and S3 (gofakes3, in
 // process) with real SDK clients.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sqsURL   string
 	s3URL    string
 	sqs      *sqs.Client
@@ -66,7 +66,7 @@ type env struct {
 
 var queueSeq atomic.Int64
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t}
 

@@ -14,7 +14,7 @@ import (
 // default fields plus some v3–v5 ones, all optional as in AWS's schema.
 type awsParquetRow struct {
 	Version       *int32  `parquet:"version,optional"`
-	AccountID     *string `parquet:"account_id,optional"`
+	AccountID     *string `parquet:"account_id,optional,dict"`
 	InterfaceID   *string `parquet:"interface_id,optional"`
 	Srcaddr       *string `parquet:"srcaddr,optional"`
 	Dstaddr       *string `parquet:"dstaddr,optional"`
@@ -25,11 +25,11 @@ type awsParquetRow struct {
 	Bytes         *int64  `parquet:"bytes,optional"`
 	Start         *int64  `parquet:"start,optional"`
 	End           *int64  `parquet:"end,optional"`
-	Action        *string `parquet:"action,optional"`
-	LogStatus     *string `parquet:"log_status,optional"`
-	VPCID         *string `parquet:"vpc_id,optional"`
+	Action        *string `parquet:"action,optional,dict"`
+	LogStatus     *string `parquet:"log_status,optional,dict"`
+	VPCID         *string `parquet:"vpc_id,optional,dict"`
 	PktSrcaddr    *string `parquet:"pkt_srcaddr,optional"`
-	FlowDirection *string `parquet:"flow_direction,optional"`
+	FlowDirection *string `parquet:"flow_direction,optional,dict"`
 	TrafficPath   *int32  `parquet:"traffic_path,optional"`
 }
 
@@ -87,10 +87,16 @@ func derefInt(v *int32) string {
 	return fmt.Sprint(*v)
 }
 
-// parquetObject writes n rows in row groups of rowGroup rows.
-func parquetObject(t testing.TB, n, rowGroup int) ([]byte, []string) {
+// parquetObject writes n rows in row groups of rowGroup rows, with data
+// pages of version 2, or 1 (what most other writers produce) when v1.
+func parquetObject(t testing.TB, n, rowGroup int, v1 ...bool) ([]byte, []string) {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[awsParquetRow](&buf, parquet.MaxRowsPerRowGroup(int64(rowGroup)), parquet.Compression(&parquet.Snappy))
+	version := 2
+	if len(v1) > 0 && v1[0] {
+		version = 1
+	}
+	w := parquet.NewGenericWriter[awsParquetRow](&buf, parquet.MaxRowsPerRowGroup(int64(rowGroup)),
+		parquet.Compression(&parquet.Snappy), parquet.DataPageVersion(version), parquet.PageBufferSize(16<<10))
 	lines := []string{parquetHeader}
 	rows := make([]awsParquetRow, 0, 1000)
 	for i := range n {
@@ -115,10 +121,14 @@ func parquetObject(t testing.TB, n, rowGroup int) ([]byte, []string) {
 func TestParquet(t *testing.T) {
 	e := newEnv(t)
 	data, want := parquetObject(t, 5000, 1500)
+	data1, want1 := parquetObject(t, 5000, 1500, true)
+	if strings.Join(want, "\n") != strings.Join(want1, "\n") {
+		t.Fatal("test data differs between page versions")
+	}
 	k1 := "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/day=25/hour=10/a.log.parquet"
 	k2 := "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/25/b.log"
 	e.put(k1, data)
-	e.put(k2, data)
+	e.put(k2, data1)
 	e.send(snsWrap(s3Event(k1)))
 	e.send(s3Event(k2))
 	const bad = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/25/bad.log.parquet"

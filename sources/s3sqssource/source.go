@@ -146,9 +146,7 @@ func (s *Source) start() {
 			s.wg.Go(s.receive)
 		}
 		s.wg.Go(s.heartbeat)
-		if s.cfg.QueueStatsInterval > 0 {
-			s.wg.Go(s.pollQueueStats)
-		}
+		s.wg.Go(s.pollQueueStats)
 	})
 }
 
@@ -614,10 +612,16 @@ func (s *Source) updateLag() {
 	s.m.lag.Set(max(time.Since(oldest).Seconds(), 0))
 }
 
-// pollQueueStats keeps vpcflow_source_queue_messages current.
+// pollQueueStats keeps vpcflow_source_queue_messages current. Its first
+// call also makes the source ready without waiting for a long poll to end;
+// with queue_stats_interval 0 it is the only call.
 func (s *Source) pollQueueStats() {
-	t := time.NewTicker(s.cfg.QueueStatsInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if s.cfg.QueueStatsInterval > 0 {
+		t := time.NewTicker(s.cfg.QueueStatsInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		out, err := s.sqs.GetQueueAttributes(s.ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl:       aws.String(s.cfg.QueueURL),
@@ -631,10 +635,13 @@ func (s *Source) pollQueueStats() {
 		} else if s.ctx.Err() == nil {
 			s.m.sqsErrors.WithLabelValues("GetQueueAttributes").Inc()
 		}
+		if tick == nil {
+			return
+		}
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }

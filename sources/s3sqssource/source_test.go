@@ -111,4 +111,22 @@ func TestLifecycle(t *testing.T) {
 	if _, _, err := s.Read(ctx); err == nil {
 		t.Fatal("Read after Close returned no error")
 	}
+
+	// Started on an empty queue with 20s long polls: ready at once, and
+	// Close does not wait for the polls to end.
+	s2, _ := e.source(e.config(func(c *Config) { c.WaitTime = 20 * time.Second; c.Receivers = 3 }))
+	if s2.Ready() {
+		t.Error("ready before start")
+	}
+	if err := s2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready", 5*time.Second, s2.Ready)
+	start := time.Now()
+	if err := s2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
 }
