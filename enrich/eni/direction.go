@@ -37,8 +37,8 @@ func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlo
 		dstMine = dstOK && ent.has(dst)
 		switch {
 		case srcMine && dstMine,
-			srcMine && dstOK && ent.subnet != nil && ent.subnet.has(dst, now),
-			dstMine && srcOK && ent.subnet != nil && ent.subnet.has(src, now):
+			srcMine && dstOK && ent.peer(dst, now),
+			dstMine && srcOK && ent.peer(src, now):
 			return flowlog.DirInternal
 		}
 	}

@@ -331,6 +331,8 @@ func TestDirection(t *testing.T) {
 		{"skipdata", v2, "2 " + acctA + " " + id + " - - - - - - - 1700000000 1700000060 - SKIPDATA", flowlog.DirUnknown},
 		{"same subnet out", v2, line2(acctA, id, "10.0.1.10", "10.0.1.20", "OK"), flowlog.DirInternal},
 		{"same subnet in", v2, line2(acctA, id, "10.0.1.20", "10.0.1.11", "OK"), flowlog.DirInternal},
+		// db was cached before web widened the subnet's address range.
+		{"same subnet from the older entry", v2, line2(acctA, db.InterfaceID, "10.0.1.20", "10.0.1.10", "OK"), flowlog.DirInternal},
 		{"self", v2, line2(acctA, id, "10.0.1.10", "10.0.1.11", "OK"), flowlog.DirInternal},
 		{"other subnet", v2, line2(acctA, id, "10.0.1.10", "10.0.2.30", "OK"), flowlog.DirOutbound},
 		{"unknown peer in subnet range", v2, line2(acctA, id, "10.0.1.99", "10.0.1.10", "OK"), flowlog.DirInbound},

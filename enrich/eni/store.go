@@ -26,6 +26,10 @@ type entry struct {
 	v4   [4]uint32
 	nv4  uint8
 	all4 bool
+	// lo4 and hi4 copy the bounds of the subnet's IPv4 addresses (kept in
+	// step under mu), so that a peer outside the subnet is told without
+	// reading the subnet.
+	lo4, hi4 uint32
 }
 
 // newEntry builds the entry of e (nil: negative).
@@ -76,15 +80,19 @@ func v4(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// has reports whether a is an address of a live interface of sn.
-func (sn *subnet) has(a netip.Addr, now int64) bool {
+// peer reports whether a is an address of a live interface of ent's
+// subnet. The caller holds store.mu (read).
+func (ent *entry) peer(a netip.Addr, now int64) bool {
+	if ent.subnet == nil {
+		return false
+	}
 	if a.Is4() {
-		if x := v4(a); x < sn.lo4 || x > sn.hi4 {
+		if x := v4(a); x < ent.lo4 || x > ent.hi4 {
 			return false
 		}
 	}
-	ent := sn.addrs[a]
-	return ent != nil && ent.expires >= now
+	p := ent.subnet.addrs[a]
+	return p != nil && p.expires >= now
 }
 
 // store is the cache. Two expirable LRUs (hashicorp/golang-lru/v2) own the
@@ -193,10 +201,17 @@ func (s *store) index(ent *entry) {
 		s.subnets[ent.eni.SubnetID] = sn
 	}
 	ent.subnet = sn
+	lo, hi := sn.lo4, sn.hi4
 	for _, a := range ent.eni.Addresses {
 		sn.addrs[a] = ent
 		if a.Is4() {
 			sn.lo4, sn.hi4 = min(sn.lo4, v4(a)), max(sn.hi4, v4(a))
+		}
+	}
+	ent.lo4, ent.hi4 = sn.lo4, sn.hi4
+	if sn.lo4 != lo || sn.hi4 != hi {
+		for _, e := range sn.addrs {
+			e.lo4, e.hi4 = sn.lo4, sn.hi4
 		}
 	}
 }
