@@ -123,3 +123,66 @@ func TestReleaseOnClose(t *testing.T) {
 	rb, _ := cb.snapshot()
 	wantAll(t, setOf(t, append(ra, rb...), true), recs)
 }
+
+// An instance that read batches but never had them acknowledged dies: its
+// checkpoint covers only what was acknowledged, so the next owner delivers
+// the rest.
+func TestCrashWithUnacknowledgedBatches(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	recs := lines("u", 50)
+	e.put(t, stream, recs...)
+	cfg := testConfig(stream)
+	cfg.MaxRecordsPerCall = 10
+
+	a := e.source(t, cfg, srcOpts{worker: "a"})
+	acked := map[string]bool{}
+	var held []func(context.Context, error) error
+	read := 0
+	for read < len(recs) {
+		b, ack, err := a.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += len(b.Records)
+		if len(held) == 0 && len(acked) == 0 {
+			for _, r := range b.Records {
+				acked[string(r.Raw)] = true
+			}
+			ack(context.Background(), nil)
+			continue
+		}
+		held = append(held, ack) // in flight in a slow sink
+	}
+	if len(acked) != 10 {
+		t.Fatalf("acknowledged %d records, want 10", len(acked))
+	}
+	// Let two renewals pass: a checkpoint beyond the acknowledged batch
+	// would be written by now.
+	key := "shardId-000000000000"
+	c0 := e.leases(t, cfg.LeaseTable)[key].Counter
+	waitFor(t, 10*time.Second, "two renewals", func() bool { return e.leases(t, cfg.LeaseTable)[key].Counter >= c0+2 })
+	a.abandon()
+	for _, ack := range held {
+		ack(context.Background(), nil) // too late: a is gone
+	}
+	if l := e.leases(t, cfg.LeaseTable)[key]; l.Owner != "a" {
+		t.Fatalf("lease owner %q, want the dead instance", l.Owner)
+	}
+
+	b := e.source(t, cfg, srcOpts{worker: "b"})
+	var cb collector
+	done := consume(b, &cb, nil)
+	waitFor(t, 15*time.Second, "the unacknowledged records", func() bool { return cb.count() >= len(recs)-len(acked) })
+	b.Close(context.Background())
+	<-done
+	got, _ := cb.snapshot()
+	have := setOf(t, got, true)
+	for r := range acked {
+		if have[r] {
+			t.Errorf("%q read again although acknowledged and checkpointed", r)
+		}
+		have[r] = true
+	}
+	wantAll(t, have, recs)
+}
