@@ -19,7 +19,7 @@ type ENI struct {
 	AZ         string // availability zone name, e.g. us-east-1a
 	AZID       string // availability zone id, e.g. use1-az1
 	InstanceID string // "" for interfaces without an instance
-	Type       string // EC2 InterfaceType: interface, nat_gateway, lambda, …
+	Type       string // EC2 InterfaceType: interface, natGateway, lambda, …
 	// PrivateIPs holds the private IPv4 addresses, primary first.
 	PrivateIPs []netip.Addr
 	// IPv6 holds the interface's IPv6 addresses (may be empty).
@@ -134,7 +134,7 @@ func NewENIPool(cfg Config) []ENI {
 			e.Type = "interface"
 			e.InstanceID = "i-" + hexID(r, 17)
 		case p < 85:
-			e.Type = "nat_gateway"
+			e.Type = "natGateway"
 		case p < 90:
 			e.Type = "network_load_balancer"
 		case p < 95:
