@@ -833,13 +833,13 @@ func componentRows(section, typ string) []row {
 	switch section {
 	case "stage":
 		rows = append(rows, row{key: "inputs", typ: "list of string", display: "—",
-			doc: escapeCell("The ids of the sources and stages whose output this stage reads (or `<stage>.errors`). Required.")})
+			doc: escapeCell("The ids of the sources and stages whose output this stage reads. Required.")})
 	case "sink":
 		rows = append(rows,
 			row{key: "inputs", typ: "list of string", display: "—",
-				doc: escapeCell("The ids of the sources and stages whose output this sink writes. Listing `<stage>.errors` makes it a dead-letter sink for the records that stage could not handle. Required.")},
+				doc: escapeCell("The ids of the sources and stages whose output this sink writes. Listing `<id>.errors` of a source or stage makes it a dead-letter sink for the records that component could not handle. Required.")},
 			row{key: "dead_letter", typ: "string", display: "—",
-				doc: escapeCell("The id of another sink that receives the batches this sink fails to deliver permanently (a 4xx other than 408/429, or retries exhausted when `max_retry_duration` is set).")})
+				doc: escapeCell("The id of another sink, without a `dead_letter` of its own, that receives the batches this sink fails to deliver permanently (a 4xx other than 408/429, or retries exhausted when `max_retry_duration` is set).")})
 	}
 	return rows
 }
@@ -866,8 +866,8 @@ fields' doc comments.
 - Nested keys are written with dots here: ` + "`batch.max_bytes`" + ` is ` + "`max_bytes:`" + ` under ` + "`batch:`" + `.
 - Durations are Go durations: ` + "`250ms`, `10s`, `1m30s`, `2h`" + `.
 - — means no default: empty, zero or false.
-- Every stage also has a second output, ` + "`<id>.errors`" + `, carrying the records it could not
-  handle; a sink lists it in its ` + "`inputs`" + ` to receive them.
+- Every source and stage also has a second output, ` + "`<id>.errors`" + `, carrying the records it
+  could not handle; a sink (not a stage) lists it in its ` + "`inputs`" + ` to receive them.
 
 `)
 	engine, err := g.engineRows()
