@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
 func keyed(from, n int) [][2]string {
@@ -125,4 +127,106 @@ func sortedCopy(s []string) []string {
 		}
 	}
 	return c
+}
+
+// hidingKinesis lists only the shards without parents (as a ListShards
+// answer that lags behind a reshard) and names the children at the shard
+// end, as GetRecords does: child leases come from ChildShards alone.
+type hidingKinesis struct {
+	kinesisAPI
+	stream  string
+	mu      sync.Mutex
+	shardOf map[string]string // iterator -> shard
+}
+
+func (h *hidingKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	out, err := h.kinesisAPI.ListShards(ctx, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var keep []types.Shard
+	for _, s := range out.Shards {
+		if s.ParentShardId == nil {
+			keep = append(keep, s)
+		}
+	}
+	out.Shards = keep
+	return out, nil
+}
+
+func (h *hidingKinesis) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	out, err := h.kinesisAPI.GetShardIterator(ctx, in, opts...)
+	if err == nil {
+		h.mu.Lock()
+		h.shardOf[aws.ToString(out.ShardIterator)] = aws.ToString(in.ShardId)
+		h.mu.Unlock()
+	}
+	return out, err
+}
+
+func (h *hidingKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	out, err := h.kinesisAPI.GetRecords(ctx, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	shard := h.shardOf[aws.ToString(in.ShardIterator)]
+	if out.NextShardIterator != nil {
+		h.shardOf[*out.NextShardIterator] = shard
+	}
+	h.mu.Unlock()
+	if out.NextShardIterator == nil {
+		all, err := h.kinesisAPI.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(h.stream)})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all.Shards {
+			if aws.ToString(s.ParentShardId) == shard || aws.ToString(s.AdjacentParentShardId) == shard {
+				c := types.ChildShard{ShardId: s.ShardId, HashKeyRange: s.HashKeyRange, ParentShards: []string{aws.ToString(s.ParentShardId)}}
+				if s.AdjacentParentShardId != nil {
+					c.ParentShards = append(c.ParentShards, *s.AdjacentParentShardId)
+				}
+				out.ChildShards = append(out.ChildShards, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+func TestReshardChildShardsFromGetRecords(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	cfg := testConfig(stream)
+	cfg.ShardSyncInterval = time.Hour // only the start and shard ends sync
+	first := keyed(0, 50)
+	e.put(t, stream, first...)
+	hk := &hidingKinesis{stream: stream, shardOf: map[string]string{}}
+	s := e.source(t, cfg, srcOpts{worker: "w", kin: func(k kinesisAPI) kinesisAPI { hk.kinesisAPI = k; return hk }})
+	var c collector
+	done := consume(s, &c, nil)
+	waitFor(t, 10*time.Second, "first records", func() bool { return c.count() >= len(first) })
+	half := new(big.Int).Lsh(big.NewInt(1), 127)
+	if _, err := e.kin.SplitShard(context.Background(), &kinesis.SplitShardInput{
+		StreamName: &stream, ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(half.String()),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive(t, stream)
+	second := keyed(50, 50)
+	e.put(t, stream, second...)
+	waitFor(t, 15*time.Second, "records of the children", func() bool { return c.count() >= len(first)+len(second) })
+	s.Close(context.Background())
+	<-done
+	got, _ := c.snapshot()
+	wantAll(t, setOf(t, got, true), append(first, second...))
+	checkKeyOrder(t, got)
+	ls := e.leases(t, cfg.LeaseTable)
+	if ls["shardId-000000000000"].Checkpoint.Seq != cpShardEnd {
+		t.Errorf("parent checkpoint %q, want SHARD_END", ls["shardId-000000000000"].Checkpoint.Seq)
+	}
+	for _, k := range []string{"shardId-000000000001", "shardId-000000000002"} {
+		if fmt.Sprint(ls[k].Parents) != "[shardId-000000000000]" {
+			t.Errorf("child %s parents %v", k, ls[k].Parents)
+		}
+	}
 }

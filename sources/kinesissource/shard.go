@@ -144,6 +144,13 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			default:
 				s.m.calls.WithLabelValues("error").Inc()
 				log.Warn("get records", "err", err)
+				if fails >= 3 {
+					// The iterator itself may be the problem: start over
+					// after the last record read.
+					if iter, skip, err = s.iterator(ctx, shard, last); err != nil {
+						return
+					}
+				}
 			}
 			if !sleep(ctx, backoff(fails)) {
 				return
@@ -184,7 +191,8 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			}
 		}
 		if out.NextShardIterator == nil || *out.NextShardIterator == "" {
-			log.Debug("shard end reached")
+			log.Debug("shard end reached", "children", len(out.ChildShards))
+			h.children = out.ChildShards
 			h.tr.setEnded()
 			return
 		}

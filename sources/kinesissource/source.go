@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources"
@@ -61,6 +64,9 @@ type held struct {
 	done      chan struct{}
 	written   position // last checkpoint written
 	renewedAt time.Time
+	// children are the shards that GetRecords named at the shard end; set
+	// by the reader before done is closed.
+	children []types.ChildShard
 }
 
 type delivery struct {
@@ -389,6 +395,18 @@ func (s *Source) finishShards(ctx context.Context) bool {
 			continue
 		}
 		<-h.done
+		// Leases for the children first, so that they exist, naming their
+		// parents, before the parent is released.
+		for _, c := range h.children {
+			l := lease{Key: aws.ToString(c.ShardId), Checkpoint: position{Seq: cpTrimHorizon}, Parents: c.ParentShards}
+			created, err := s.table.create(ctx, l)
+			if err != nil {
+				s.countOp("create", err)
+				s.log.Warn("create child lease", "shard", l.Key, "err", err)
+			} else if created {
+				s.countOp("create", nil)
+			}
+		}
 		err := s.table.renew(ctx, &h.l, &position{Seq: cpShardEnd}, true)
 		if ctx.Err() != nil {
 			return any
