@@ -110,9 +110,10 @@ func BenchmarkGzipTextObject(b *testing.B) {
 }
 
 // BenchmarkParquetObject: a 100,000-row Parquet flow-log object (18
-// columns, Snappy, row groups of 25,000), rendered as lines and parsed.
+// columns, 5 of them dictionary-encoded, Snappy, row groups of 25,000),
+// rendered as lines and parsed.
 func BenchmarkParquetObject(b *testing.B) {
-	data, lines := parquetObject(b, 100000, 25000)
+	data, lines := parquetObjectWith(b, 100000, 25000) // default 256 KiB pages, v2
 	key := "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/bench.log.parquet"
 	s := benchSource(b, memS3{key: data})
 	benchObject(b, s, key, int64(len(strings.Join(lines, "\n"))))

@@ -89,14 +89,19 @@ func derefInt(v *int32) string {
 
 // parquetObject writes n rows in row groups of rowGroup rows, with data
 // pages of version 2, or 1 (what most other writers produce) when v1.
+// Pages are small (16 KiB) so that tests cross many page boundaries.
 func parquetObject(t testing.TB, n, rowGroup int, v1 ...bool) ([]byte, []string) {
-	var buf bytes.Buffer
 	version := 2
 	if len(v1) > 0 && v1[0] {
 		version = 1
 	}
-	w := parquet.NewGenericWriter[awsParquetRow](&buf, parquet.MaxRowsPerRowGroup(int64(rowGroup)),
-		parquet.Compression(&parquet.Snappy), parquet.DataPageVersion(version), parquet.PageBufferSize(16<<10))
+	return parquetObjectWith(t, n, rowGroup, parquet.DataPageVersion(version), parquet.PageBufferSize(16<<10))
+}
+
+func parquetObjectWith(t testing.TB, n, rowGroup int, opts ...parquet.WriterOption) ([]byte, []string) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[awsParquetRow](&buf, append([]parquet.WriterOption{
+		parquet.MaxRowsPerRowGroup(int64(rowGroup)), parquet.Compression(&parquet.Snappy)}, opts...)...)
 	lines := []string{parquetHeader}
 	rows := make([]awsParquetRow, 0, 1000)
 	for i := range n {
