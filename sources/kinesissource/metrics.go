@@ -20,7 +20,9 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vpcflow_source_lag_seconds",
-		Help: "How far a source partition is behind its newest data, in seconds.",
+		// The help text is the s3_sqs source's, word for word: both
+		// register this family in the one registry of the process.
+		Help: "How far the source is behind, in seconds (s3_sqs: age of the oldest notification in flight).",
 	}, []string{"source", "partition"})
 	held := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vpcflow_source_leases_held",
