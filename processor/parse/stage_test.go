@@ -194,3 +194,26 @@ func TestTwoStagesShareRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestStageNothingLeft(t *testing.T) {
+	st, _, _ := newTestStage(t, "auto")
+	junk := strings.Repeat("x", 1<<20)
+	b := batchOf(&flowlog.Origin{Name: "big"}, hdrV2, junk, "", "\x00\x00", hdrV2)
+	if err := st.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Records) != 0 || len(b.Failed) != 3 {
+		t.Fatalf("records %d, failed %d", len(b.Records), len(b.Failed))
+	}
+	if !errors.Is(b.Failed[0].Err, ErrTooLong) || len(b.Failed[0].Raw) != 1<<20 {
+		t.Errorf("1 MB line: %v", b.Failed[0].Err)
+	}
+	if !errors.Is(b.Failed[1].Err, ErrEmpty) || !errors.Is(b.Failed[2].Err, ErrControl) {
+		t.Errorf("failures: %v, %v", b.Failed[1].Err, b.Failed[2].Err)
+	}
+	// An empty batch is fine too.
+	empty := &flowlog.Batch{}
+	if err := st.Process(context.Background(), empty); err != nil || len(empty.Records) != 0 {
+		t.Fatal(err)
+	}
+}
