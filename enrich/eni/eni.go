@@ -53,8 +53,12 @@ var (
 // configuration chain (environment, shared files, web identity, instance
 // or task role), with the file's region and endpoint on top; nothing is
 // called until records or the warm-up need it.
-func New(ctx context.Context, cfg *Config, set component.Settings) (*Stage, error) {
-	return newStage(ctx, cfg, set)
+func New(ctx context.Context, cfg *Config, set component.Settings, opts ...Opt) (*Stage, error) {
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return newStage(ctx, cfg, set, o.load...)
 }
 
 func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts ...func(*config.LoadOptions) error) (*Stage, error) {

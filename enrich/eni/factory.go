@@ -11,8 +11,9 @@ import (
 // Type is the value of the `type:` key of this stage.
 const Type = "eni_enrich"
 
-// NewFactory returns the factory of the eni_enrich stage.
-func NewFactory() processor.StageFactory {
+// NewFactory returns the factory of the eni_enrich stage. Options apply to
+// every stage it creates (see Opt); the service's registry uses none.
+func NewFactory(opts ...Opt) processor.StageFactory {
 	return processor.StageFactory{
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
@@ -21,7 +22,7 @@ func NewFactory() processor.StageFactory {
 			if !ok {
 				return nil, fmt.Errorf("eni: config is %T, want *eni.Config", cfg)
 			}
-			return New(ctx, c, set)
+			return New(ctx, c, set, opts...)
 		},
 	}
 }

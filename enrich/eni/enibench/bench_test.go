@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpcflow/vpcflow/enrich/eni"
@@ -31,11 +33,6 @@ const (
 // warmStage returns an eni_enrich stage whose cache the warm-up filled with
 // numENIs interfaces from the EC2 stand-in.
 func warmStage(b *testing.B) (*eni.Stage, *ec2stub.Server) {
-	b.Setenv("AWS_ACCESS_KEY_ID", "AKIDBENCH")
-	b.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	b.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	stub := ec2stub.NewServer(ec2stub.Synthetic(account, "us-east-1", numENIs))
 	srv := httptest.NewServer(stub)
 	b.Cleanup(srv.Close)
@@ -44,7 +41,10 @@ func warmStage(b *testing.B) (*eni.Stage, *ec2stub.Server) {
 	cfg.Endpoint = srv.URL
 	cfg.RateLimit, cfg.RateBurst = 1000, 1000
 	cfg.WarmUp.Accounts = []string{account}
-	s, err := eni.New(context.Background(), cfg, component.Settings{ID: "eni", Registerer: prometheus.NewRegistry()})
+	s, err := eni.New(context.Background(), cfg, component.Settings{ID: "eni", Registerer: prometheus.NewRegistry()},
+		eni.AWSLoadOptions(
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", "")),
+			config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{})))
 	if err != nil {
 		b.Fatal(err)
 	}
