@@ -41,7 +41,9 @@
 // # Resharding
 //
 // Shards are listed every shard_sync_interval and whenever a shard ends; a
-// new shard gets a lease naming its parent(s). A child shard is read only
+// new shard gets a lease naming its parent(s). At a shard end the children
+// GetRecords names get their leases at once, before the parent's lease is
+// released. A child shard is read only
 // once all its parents were read to SHARD_END, every batch of them was
 // acknowledged and SHARD_END was checkpointed, and it is read from its
 // start: across a split or a merge nothing is skipped or read twice, and
@@ -53,7 +55,9 @@
 // second); a shard that is caught up is polled every poll_interval.
 // ProvisionedThroughputExceeded is retried with jittered exponential
 // backoff (250ms up to 10s), an expired iterator is replaced by one after
-// the last record read.
+// the last record read, and so is an iterator after three failed calls in
+// a row. Each Kinesis call is bounded by 30s, each round of lease work by
+// failover_time.
 //
 // # Payloads
 //
