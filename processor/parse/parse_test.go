@@ -180,7 +180,7 @@ func TestParseAWSExamples(t *testing.T) {
 				flowlog.FType: "IPv4", flowlog.FPktSrcAddr: "10.20.33.164", flowlog.FPktDstAddr: "10.40.2.236", flowlog.FAction: "ACCEPT", flowlog.FLogStatus: "OK"},
 		},
 		{
-			name: "v4 region and az-id", format: fmtV4,
+			name: "v4 region and az-id (constructed in the documented field order)", format: fmtV4,
 			line: "4 123456789012 eni-0a1b2c3d4e5f60718 10.0.1.24 10.0.2.19 44556 5432 6 12 3400 1620140661 1620140721 ACCEPT OK vpc-0a1b2c3d4e5f60718 subnet-0a1b2c3d4e5f60718 i-0a1b2c3d4e5f60718 19 IPv4 10.0.1.24 10.0.2.19 eu-west-1 euw1-az2 wavelength wlid-1",
 			want: want{flowlog.FVersion: "4", flowlog.FAccountID: "123456789012", flowlog.FInterfaceID: "eni-0a1b2c3d4e5f60718",
 				flowlog.FSrcAddr: "10.0.1.24", flowlog.FDstAddr: "10.0.2.19", flowlog.FSrcPort: "44556", flowlog.FDstPort: "5432", flowlog.FProtocol: "6",
@@ -211,7 +211,7 @@ func TestParseAWSExamples(t *testing.T) {
 				flowlog.FPktDstAWSService: "S3", flowlog.FTrafficPath: "8", flowlog.FFlowDirection: "egress", flowlog.FLogStatus: "OK"},
 		},
 		{
-			name: "v7 ECS fields", format: fmtV7,
+			name: "v7 ECS fields (constructed)", format: fmtV7,
 			line: "7 eni-0c6b4f1b8e2a3d4c5 10.0.3.17 10.0.1.9 49152 443 6 ACCEPT OK arn:aws:ecs:us-east-1:123456789012:cluster/prod prod arn:aws:ecs:us-east-1:123456789012:container-instance/prod/1a2b3c4d 1a2b3c4d 3f2a1b0c9d8e7f6a - web arn:aws:ecs:us-east-1:123456789012:task-definition/web:42 arn:aws:ecs:us-east-1:123456789012:task/prod/0f1e2d3c 0f1e2d3c",
 			want: want{flowlog.FVersion: "7", flowlog.FInterfaceID: "eni-0c6b4f1b8e2a3d4c5", flowlog.FSrcAddr: "10.0.3.17", flowlog.FDstAddr: "10.0.1.9",
 				flowlog.FSrcPort: "49152", flowlog.FDstPort: "443", flowlog.FProtocol: "6", flowlog.FAction: "ACCEPT", flowlog.FLogStatus: "OK",
@@ -222,7 +222,7 @@ func TestParseAWSExamples(t *testing.T) {
 				flowlog.FECSTaskARN:           "arn:aws:ecs:us-east-1:123456789012:task/prod/0f1e2d3c", flowlog.FECSTaskID: "0f1e2d3c"},
 		},
 		{
-			name: "v8 reject reason", format: fmtV8,
+			name: "v8 reject reason (constructed)", format: fmtV8,
 			line: "8 123456789012 eni-0a1b2c3d4e5f60718 198.51.100.7 10.0.1.24 51515 22 6 1 60 1700000000 1700000060 REJECT OK BPA",
 			want: want{flowlog.FVersion: "8", flowlog.FAccountID: "123456789012", flowlog.FInterfaceID: "eni-0a1b2c3d4e5f60718",
 				flowlog.FSrcAddr: "198.51.100.7", flowlog.FDstAddr: "10.0.1.24", flowlog.FSrcPort: "51515", flowlog.FDstPort: "22", flowlog.FProtocol: "6",
@@ -230,7 +230,7 @@ func TestParseAWSExamples(t *testing.T) {
 				flowlog.FLogStatus: "OK", flowlog.FRejectReason: "BPA"},
 		},
 		{
-			name: "transit gateway flow log", format: fmtTGW,
+			name: "transit gateway flow log, every field (constructed)", format: fmtTGW,
 			line: "6 TransitGateway 123456789010 tgw-0a1b2c3d4e5f60718 tgw-attach-0a1b2c3d4e5f60718 123456789010 210987654321 vpc-0a1b2c3d4e5f60718 vpc-0f1e2d3c4b5a69788 subnet-0a1b2c3d4e5f60718 subnet-0f1e2d3c4b5a69788 eni-0a1b2c3d4e5f60718 eni-0f1e2d3c4b5a69788 use1-az1 use1-az2 tgw-attach-0f1e2d3c4b5a69788 10.0.1.24 10.1.2.19 44556 443 6 12 3400 1620140661 1620140721 OK IPv4 0 0 0 0 19 us-east-1 egress - -",
 			want: want{flowlog.FVersion: "6", flowlog.FResourceType: "TransitGateway", flowlog.FAccountID: "123456789010",
 				flowlog.FTGWID: "tgw-0a1b2c3d4e5f60718", flowlog.FTGWAttachmentID: "tgw-attach-0a1b2c3d4e5f60718",
