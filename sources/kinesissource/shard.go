@@ -63,6 +63,12 @@ func (s *Source) iterator(ctx context.Context, shard string, from position) (*st
 	case cpLatest:
 		in.ShardIteratorType = types.ShardIteratorTypeLatest
 	case cpAtTimestamp:
+		if s.cfg.StartTimestamp.IsZero() {
+			// Created by an instance configured with at_timestamp; this one
+			// has no timestamp: read all that is kept.
+			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+			break
+		}
 		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
 		in.Timestamp = aws.Time(s.cfg.StartTimestamp)
 	default:
@@ -160,7 +166,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 		}
 		fails = 0
 		s.m.calls.WithLabelValues("ok").Inc()
-		if out.MillisBehindLatest != nil {
+		if out.MillisBehindLatest != nil && ctx.Err() == nil {
 			s.m.lag.WithLabelValues(shard).Set(float64(*out.MillisBehindLatest) / 1000)
 		}
 		var nbytes int
