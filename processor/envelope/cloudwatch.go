@@ -15,7 +15,8 @@ const maxDepth = 64
 
 // jsonDoc decodes CloudWatch Logs subscription documents in place: strings
 // are unescaped over themselves (an unescaped string is never longer than
-// its escaped form), so their values alias the buffer.
+// its escaped form), so their values alias the buffer; messages are then
+// copied to the batch's buffer.
 type jsonDoc struct {
 	buf []byte
 	pos int
@@ -417,7 +418,7 @@ func (d *jsonDoc) events(b *flowlog.Batch, o *flowlog.Origin) error {
 			// A message is one line: the subscription adds a trailing \n.
 			if msg = trim(msg); len(msg) > 0 {
 				growRecords(b)
-				b.Records = append(b.Records, flowlog.Record{Raw: msg, Origin: o})
+				b.Records = append(b.Records, flowlog.Record{Raw: appendRaw(b, msg), Origin: o})
 			}
 		}
 	}

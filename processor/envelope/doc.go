@@ -25,8 +25,9 @@
 //
 // # Performance
 //
-// gzip readers and base64 scratch buffers are pooled. A CloudWatch Logs
-// document is decompressed into Batch.Buf and its JSON is decoded in place:
-// each log event's message is unescaped where it lies, so a record costs no
-// allocation. One Origin is allocated per envelope.
+// gzip readers and scratch buffers are pooled. A CloudWatch Logs document is
+// decompressed into a pooled buffer and its JSON decoded in place (each
+// message is unescaped where it lies); only the messages are copied to
+// Batch.Buf, which grows by doubling. A record costs no allocation; one
+// Origin is allocated per envelope.
 package envelope

@@ -116,41 +116,56 @@ func Decode(b *flowlog.Batch, data []byte, p Payload, origin *flowlog.Origin) er
 
 func decodeEnvelope(b *flowlog.Batch, data []byte, origin *flowlog.Origin, auto bool) error {
 	data = trimLeft(data)
-	start := len(b.Buf)
-	switch {
-	case bytes.HasPrefix(data, gzipMagic):
-		var err error
-		if b.Buf, err = gunzipAppend(b.Buf, data); err != nil {
-			return err
-		}
-	case bytes.HasPrefix(data, base64Magic):
-		sp := getScratch(base64.StdEncoding.DecodedLen(len(data)))
-		raw, err := decodeBase64((*sp)[:0], data)
-		if err == nil {
-			b.Buf, err = gunzipAppend(b.Buf, raw)
-		}
-		putScratch(sp, raw)
-		if err != nil {
-			return err
-		}
-	case len(data) > 0 && data[0] == '{':
-		// Decoding unescapes strings in place: work on a copy so that the
-		// caller's data is left as it is.
-		b.Buf = append(grow(b.Buf, len(data)), data...)
-	default:
+	if !bytes.HasPrefix(data, gzipMagic) && !bytes.HasPrefix(data, base64Magic) && (len(data) == 0 || data[0] != '{') {
 		if auto {
 			appendLines(b, data, origin)
 			return nil
 		}
 		return errors.New("cloudwatch_logs: payload is not gzip, base64 gzip or a JSON object")
 	}
-	doc := b.Buf[start:]
+	// The document is decoded in a pooled scratch buffer (strings are
+	// unescaped in place); only the messages are copied to b.Buf.
+	sp := getScratch(0)
+	doc, err := loadDocument((*sp)[:0], data)
+	defer putScratch(sp, doc)
+	if err != nil {
+		return err
+	}
 	if t := trimLeft(doc); auto && (len(t) == 0 || t[0] != '{') {
 		// gzip-compressed lines
-		appendLines(b, doc, origin)
+		start := len(b.Buf)
+		b.Buf = append(grow(b.Buf, len(doc)), doc...)
+		appendLines(b, b.Buf[start:], origin)
 		return nil
 	}
+	// Messages take about half of a subscription document.
+	b.Buf = grow(b.Buf, len(doc)/2)
 	return decodeDocuments(b, doc, origin)
+}
+
+// loadDocument appends to dst the document in data: gunzipped, base64
+// decoded and gunzipped, or copied.
+func loadDocument(dst, data []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, gzipMagic):
+		return gunzipAppend(dst, data)
+	case bytes.HasPrefix(data, base64Magic):
+		sp := getScratch(base64.StdEncoding.DecodedLen(len(data)))
+		raw, err := decodeBase64((*sp)[:0], data)
+		if err == nil {
+			dst, err = gunzipAppend(dst, raw)
+		}
+		putScratch(sp, raw)
+		return dst, err
+	}
+	return append(grow(dst, len(data)), data...), nil
+}
+
+// appendRaw copies a line to b.Buf and returns it there.
+func appendRaw(b *flowlog.Batch, line []byte) []byte {
+	start := len(b.Buf)
+	b.Buf = append(grow(b.Buf, len(line)), line...)
+	return b.Buf[start:len(b.Buf):len(b.Buf)]
 }
 
 // appendLines appends one record per non-empty line of data.
@@ -280,14 +295,18 @@ func getScratch(n int) *[]byte {
 			return p
 		}
 	}
-	s := make([]byte, 0, n)
+	s := make([]byte, 0, max(n, 64<<10))
 	return &s
 }
 
+// putScratch returns a scratch buffer, keeping the larger storage of used
+// when it grew.
 func putScratch(p *[]byte, used []byte) {
 	if cap(used) > 8<<20 {
 		return // let big one-offs go
 	}
-	*p = used[:0]
+	if cap(used) > cap(*p) {
+		*p = used[:0]
+	}
 	scratchPool.Put(p)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -196,16 +197,37 @@ func (s *Source) poll(ctx context.Context) error {
 	// Records polled are always queued, even when ctx ended meanwhile: the
 	// client's position has moved past them, so skipping them here would let
 	// later batches commit over them.
-	now := time.Now()
+	type chunk struct {
+		p    *partition
+		recs []*kgo.Record
+	}
+	var chunks []chunk
+	s.mu.Lock()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if len(fp.Records) == 0 {
-			return
+		if len(fp.Records) > 0 {
+			chunks = append(chunks, chunk{s.partitionLocked(fp.Topic, fp.Partition), fp.Records})
 		}
-		s.mu.Lock()
-		p := s.partitionLocked(fp.Topic, fp.Partition)
-		s.mu.Unlock()
-		s.decodePartition(p, fp.Records, now)
 	})
+	s.mu.Unlock()
+	// Partitions are decoded in parallel (decompressing envelopes is the
+	// costly part); each partition's batches are still queued in order.
+	now := time.Now()
+	if len(chunks) == 1 || runtime.GOMAXPROCS(0) == 1 {
+		for _, c := range chunks {
+			s.decodePartition(c.p, c.recs, now)
+		}
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, c := range chunks {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s.decodePartition(c.p, c.recs, now)
+			})
+		}
+		wg.Wait()
+	}
 	if fetches.IsClientClosed() || s.ctx.Err() != nil {
 		return fmt.Errorf("kafkasource: closed: %w", sources.ErrEndOfInput)
 	}
