@@ -99,7 +99,7 @@ func TestReleaseOnClose(t *testing.T) {
 	e := emulators(t)
 	stream := e.createStream(t, 2)
 	cfg := testConfig(stream)
-	cfg.FailoverTime = 3 * time.Second
+	cfg.FailoverTime = 5 * time.Second // renewals and scans every 1.7s
 	a := e.source(t, cfg, srcOpts{worker: "a"})
 	var ca, cb collector
 	doneA := consume(a, &ca, nil)
