@@ -38,9 +38,9 @@ require('dynalite')({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0})
   .listen(port, '127.0.0.1', () => console.error('dynalite listening on 127.0.0.1:' + port))
 JS
 
-# answers reports whether something speaks HTTP on 127.0.0.1:$1.
+# answers reports whether something listens on 127.0.0.1:$1.
 answers() {
-	curl -s -o /dev/null -m 2 -X POST "http://127.0.0.1:$1/" 2>/dev/null
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 start() { # name port
@@ -49,13 +49,14 @@ start() { # name port
 		echo "start-kinesalite: $name already answers on 127.0.0.1:$port" >&2
 		return
 	fi
-	(cd "$dir" && nohup node "$name.js" "$port" >"$dir/$name.log" 2>&1 &)
+	# Detached from this script's output, so that $(...) returns at once.
+	(cd "$dir" && exec nohup node "$name.js" "$port") </dev/null >"$dir/$name-$port.log" 2>&1 &
 	for _ in $(seq 1 100); do
 		answers "$port" && return
 		sleep 0.1
 	done
 	echo "start-kinesalite: $name did not answer on 127.0.0.1:$port; log:" >&2
-	cat "$dir/$name.log" >&2
+	cat "$dir/$name-$port.log" >&2
 	exit 1
 }
 
