@@ -273,9 +273,9 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		s.mu.Unlock()
 		b = nil
 	}
-	remaining := 0 // value bytes not yet decoded
+	remaining := 0 // estimated flow records not yet decoded
 	for _, r := range recs {
-		remaining += len(r.Value)
+		remaining += estimateRecords(r.Value)
 	}
 	for i, r := range recs {
 		if b == nil {
@@ -308,7 +308,7 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		if r.Timestamp.After(newest) {
 			newest = r.Timestamp
 		}
-		remaining -= len(r.Value)
+		remaining -= estimateRecords(r.Value)
 		if len(b.Records) >= s.cfg.BatchMaxRecords {
 			seal(r)
 		}
@@ -325,11 +325,21 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 	}
 }
 
-// batchCap estimates the records of the next batch, so that its slice
-// rarely grows: a flow line takes at least ~64 bytes; a batch that will be
-// full gets room for the Kafka record that crosses batch_max_records.
-func (s *Source) batchCap(records, valueBytes int) int {
-	est := max(records, valueBytes/64)
+// estimateRecords guesses, high, how many flow records a value holds: a
+// flow line takes at least ~64 bytes, and a compressed CloudWatch Logs
+// envelope about 16 bytes per event.
+func estimateRecords(v []byte) int {
+	if len(v) > 2 && (v[0] == 0x1f && v[1] == 0x8b || v[0] == 'H' && v[1] == '4') {
+		return len(v)/16 + 1
+	}
+	return len(v)/64 + 1
+}
+
+// batchCap sizes the next batch's slice so that it rarely grows; a batch
+// that will be full gets room for the Kafka record that crosses
+// batch_max_records.
+func (s *Source) batchCap(records, est int) int {
+	est = max(records, est)
 	if est >= s.cfg.BatchMaxRecords {
 		return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
 	}
