@@ -166,7 +166,7 @@ func TestEachENIAskedOncePerTTL(t *testing.T) {
 }
 
 func TestAskedAgainAfterTTL(t *testing.T) {
-	e := newEnv(t, table, func(c *Config) { c.TTL = 50 * time.Millisecond })
+	e := newEnv(t, table, func(c *Config) { c.TTL = 500 * time.Millisecond })
 	r := func() flowlog.Record {
 		return rec(t, v2, line2(acctA, web.InterfaceID, "198.51.100.7", "10.0.1.10", "OK"), nil)
 	}
@@ -240,6 +240,8 @@ func TestEC2DownRecordsFlowUnenriched(t *testing.T) {
 		c.MaxWait = 100 * time.Millisecond
 		c.MaxRetries = 2
 	})
+	// Long enough that the next batch surely comes while backed off.
+	e.stage.breakerBase, e.stage.breakerMax = time.Second, time.Second
 	r := func(id string) flowlog.Record {
 		return rec(t, v5, line5(acctA, id, "10.0.1.10", "203.0.113.1", "us-east-1", "egress"), nil)
 	}
@@ -266,12 +268,13 @@ func TestEC2DownRecordsFlowUnenriched(t *testing.T) {
 	if out[0].ENI != nil || e.unenriched(reasonEC2Error) != 1 || e.calls(outcomeNetwork) != 3 {
 		t.Fatalf("down: ENI %v, ec2_error %v, network calls %v", out[0].ENI, e.unenriched(reasonEC2Error), e.calls(outcomeNetwork))
 	}
-	// Backed off: no call and no wait for the next batch.
+	// Backed off: no call and no wait for the next batch (ec2_error at
+	// once, not a timeout).
 	calls := e.stub.Calls()
-	start = time.Now()
 	out = e.process(t, r(other.InterfaceID))
-	if out[0].ENI != nil || e.stub.Calls() != calls || time.Since(start) > 50*time.Millisecond {
-		t.Fatalf("backed off: ENI %v, calls %d→%d, took %v", out[0].ENI, calls, e.stub.Calls(), time.Since(start))
+	if out[0].ENI != nil || e.stub.Calls() != calls || e.unenriched(reasonEC2Error) != 2 || e.unenriched(reasonTimeout) != 2 {
+		t.Fatalf("backed off: ENI %v, calls %d→%d, ec2_error %v, timeout %v", out[0].ENI, calls, e.stub.Calls(),
+			e.unenriched(reasonEC2Error), e.unenriched(reasonTimeout))
 	}
 	// EC2 is back: after the back-off, look-ups resume.
 	e.stub.SetMode(ec2stub.OK)
