@@ -47,9 +47,9 @@ func backoff(n int) time.Duration {
 }
 
 // iterator returns a shard iterator at from and, for AT_SEQUENCE_NUMBER, the
-// position whose user records are to be skipped. It retries until ctx is
-// done.
-func (s *Source) iterator(ctx context.Context, shard string, from position) (*string, *position, error) {
+// position whose user records are to be skipped. at, when set, replaces
+// start_timestamp for AT_TIMESTAMP. It retries until ctx is done.
+func (s *Source) iterator(ctx context.Context, shard string, from position, at time.Time) (*string, *position, error) {
 	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(shard)}
 	if isARN(s.stream) {
 		in.StreamARN = aws.String(s.stream)
@@ -63,6 +63,11 @@ func (s *Source) iterator(ctx context.Context, shard string, from position) (*st
 	case cpLatest:
 		in.ShardIteratorType = types.ShardIteratorTypeLatest
 	case cpAtTimestamp:
+		if !at.IsZero() {
+			in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+			in.Timestamp = aws.Time(at)
+			break
+		}
 		if s.cfg.StartTimestamp.IsZero() {
 			// Created by an instance configured with at_timestamp; this one
 			// has no timestamp: read all that is kept.
@@ -105,21 +110,28 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 	log := s.log.With("shard", shard)
 	dec := s.decode // own scratch
 	dec.users = nil
-	last := start // last record read: where to resume after an expired iterator
-	iter, skip, err := s.iterator(ctx, shard, start)
+	// origin is where reading started, as a position that can be read
+	// from again: LATEST becomes the time it was asked for, so that a
+	// rewind before any acknowledgement does not skip what was read.
+	origin, at := start, time.Time{}
+	if start.Seq == cpLatest {
+		origin, at = position{Seq: cpAtTimestamp}, time.Now().Add(-time.Second)
+	}
+	iter, skip, err := s.iterator(ctx, shard, start, time.Time{})
 	if err != nil {
 		return
 	}
+	last := origin // last record read: where to resume after an expired iterator
 	fails := 0
 	for {
 		if pos, ok, rewind := h.tr.takeRewind(); rewind {
 			// A batch was nacked: read again from the last acknowledged
 			// position (or the lease's start).
 			if !ok {
-				pos = start
+				pos = origin
 			}
 			last = pos
-			if iter, skip, err = s.iterator(ctx, shard, pos); err != nil {
+			if iter, skip, err = s.iterator(ctx, shard, pos, at); err != nil {
 				return
 			}
 		}
@@ -143,7 +155,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			case errors.As(err, &exp):
 				s.m.calls.WithLabelValues("expired_iterator").Inc()
 				log.Info("shard iterator expired, getting a new one")
-				if iter, skip, err = s.iterator(ctx, shard, last); err != nil {
+				if iter, skip, err = s.iterator(ctx, shard, last, at); err != nil {
 					return
 				}
 				continue
@@ -153,7 +165,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 				if fails >= 3 {
 					// The iterator itself may be the problem: start over
 					// after the last record read.
-					if iter, skip, err = s.iterator(ctx, shard, last); err != nil {
+					if iter, skip, err = s.iterator(ctx, shard, last, at); err != nil {
 						return
 					}
 				}
@@ -186,7 +198,11 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			empty := len(b.Records) == 0 && len(b.Failed) == 0 // control messages
 			tk, ok := h.tr.add(pos, empty)
 			if !ok {
-				continue // a nack came in: rewind first
+				// A nack came in: rewind first, within the call rate.
+				if !sleep(ctx, minCallInterval-time.Since(callStart)) {
+					return
+				}
+				continue
 			}
 			if !empty {
 				select {

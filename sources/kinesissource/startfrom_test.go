@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
 func TestStartFrom(t *testing.T) {
@@ -125,5 +127,38 @@ func TestListShardsPaging(t *testing.T) {
 	}
 	if pk.pages < 3 {
 		t.Fatalf("%d ListShards pages, want at least 3", pk.pages)
+	}
+}
+
+// A shard started at LATEST whose first batch is nacked reads that batch
+// again: the rewind goes back to when LATEST was asked for, not to a new
+// LATEST.
+func TestLatestNackBeforeAnyAck(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	cfg := testConfig(stream)
+	cfg.StartFrom = StartLatest
+	s := e.source(t, cfg, srcOpts{worker: "w"})
+	var c collector
+	nacked := false
+	done := consume(s, &c, func(b *flowlog.Batch) error {
+		if !nacked {
+			nacked = true
+			return errNack
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "first read", func() bool {
+		return testutil.ToFloat64(s.m.calls.WithLabelValues("ok")) >= 1
+	})
+	recs := lines("l", 10)
+	e.put(t, stream, recs...)
+	waitFor(t, 10*time.Second, "records after the nack", func() bool { return c.count() >= len(recs) })
+	s.Close(context.Background())
+	<-done
+	got, _ := c.snapshot()
+	wantAll(t, setOf(t, got, true), recs)
+	if !nacked {
+		t.Fatal("no batch was nacked")
 	}
 }
