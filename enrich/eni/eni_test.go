@@ -469,3 +469,18 @@ func TestCacheSizeBound(t *testing.T) {
 		t.Errorf("evictions = %v, want 20", ev)
 	}
 }
+
+// The SDK's own endpoint variables work with no key of ours.
+func TestEndpointFromEnvironment(t *testing.T) {
+	e := newEnv(t, table, nil) // only for its stand-in's URL
+	t.Setenv("AWS_ENDPOINT_URL_EC2", e.stage.cfg.Endpoint)
+	t.Setenv("AWS_REGION", "us-west-2")
+	f := newEnv(t, table, func(c *Config) { c.Endpoint, c.Region = "", "" })
+	out := f.process(t, rec(t, v2, line2(acctB, nat.InterfaceID, "172.16.0.5", "203.0.113.9", "OK"), nil))
+	if out[0].ENI == nil || out[0].ENI.Region != "us-west-2" {
+		t.Fatalf("ENI %+v", out[0].ENI)
+	}
+	if e.stub.CallsFor(nat.InterfaceID) != 1 {
+		t.Fatalf("the stand-in named by AWS_ENDPOINT_URL_EC2 was asked %d times", e.stub.CallsFor(nat.InterfaceID))
+	}
+}
