@@ -289,8 +289,8 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 			first = r.Offset
 		}
 		kind := s.payload
-		if kind == envelope.Auto {
-			kind = envelope.Detect(r.Value)
+		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
+			kind = envelope.Lines
 		}
 		origin := o
 		if kind != envelope.Lines {

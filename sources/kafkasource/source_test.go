@@ -615,3 +615,20 @@ func TestRevokedAcksIgnored(t *testing.T) {
 		t.Errorf("partition %d committed %d by its new owner, want 5", lost, got)
 	}
 }
+
+// TestAutoGzipLines: with payload auto, a gzip value that is not a
+// CloudWatch Logs document is read as compressed lines.
+func TestAutoGzipLines(t *testing.T) {
+	kc := newCluster(t, 1)
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write([]byte(line(0, 0) + "\n" + line(0, 1) + "\n"))
+	w.Close()
+	kc.produce(&kgo.Record{Value: buf.Bytes()})
+	s := newSource(t, testConfig(kc), "k", nil)
+	rs := readRecords(t, s, 2)
+	if got := rs[0].b.Records; string(got[0].Raw) != line(0, 0) || string(got[1].Raw) != line(0, 1) || got[0].Origin.Name != topic+"/0@0" {
+		t.Errorf("records %q %q, origin %q", got[0].Raw, got[1].Raw, got[0].Origin.Name)
+	}
+	ackAll(t, rs)
+}
