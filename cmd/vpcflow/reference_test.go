@@ -107,6 +107,57 @@ func TestConfigReferenceDefaultsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestConfigReferenceStableKeys checks that the keys DESIGN.md promises
+// (deployment files, dashboards and scripts rely on them) still exist.
+func TestConfigReferenceStableKeys(t *testing.T) {
+	stable := map[string][]string{
+		"source kafka":        {"brokers", "topic", "group", "start_from", "payload"},
+		"source kinesis":      {"stream", "lease_table", "start_from", "payload", "region", "endpoint"},
+		"source s3_sqs":       {"queue_url", "region", "force_path_style", "max_in_flight_objects", "visibility_timeout"},
+		"source file":         {"path"},
+		"stage eni_enrich":    {"inputs", "cache_size", "ttl", "negative_ttl", "role_arn", "region", "max_wait"},
+		"stage parse_flowlog": {"inputs", "format"},
+		"stage cidr_filter":   {"inputs", "drop_when_both_in"},
+		"sink http":           {"inputs", "url", "encoding", "compression", "headers", "batch.max_bytes", "preset", "dead_letter"},
+		"sink file":           {"inputs", "path", "encoding"},
+		"top-level":           {"sources", "stages", "sinks", "telemetry.listen", "telemetry.log_level", "telemetry.tracing.exporter", "telemetry.tracing.sample_ratio"},
+	}
+	comps, err := referenceComponents(factories())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newRefGen()
+	have := map[string]map[string]bool{}
+	for _, c := range comps {
+		def := c.newDefault()
+		rows := append(componentRows(c.section, c.typ), g.structRows(reflect.TypeOf(def).Elem(), reflect.ValueOf(def).Elem(), "")...)
+		keys := map[string]bool{}
+		for _, r := range rows {
+			keys[r.key] = true
+		}
+		have[c.section+" "+c.typ] = keys
+	}
+	engine, err := g.engineRows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have["top-level"] = map[string]bool{}
+	for _, r := range engine {
+		have["top-level"][r.key] = true
+	}
+	for comp, keys := range stable {
+		if have[comp] == nil {
+			t.Errorf("%s: not registered in components.go", comp)
+			continue
+		}
+		for _, k := range keys {
+			if !have[comp][k] {
+				t.Errorf("%s: key %s is gone, but DESIGN.md says it does not change", comp, k)
+			}
+		}
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		10 * time.Millisecond:               "10ms",
