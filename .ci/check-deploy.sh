@@ -89,6 +89,12 @@ kc() {
   shift
   "$KUBECONFORM" -strict -summary -schema-location "$SCHEMAS/{{.ResourceKind}}{{.KindSuffix}}.json" "$@" "$file"
 }
+# render NAME [helm flags]: helm template into $WORK/NAME.yaml.
+render() {
+  local name=$1
+  shift
+  "$HELM" template vf "$CHART" --namespace obs "$@" >"$WORK/$name.yaml"
+}
 # yaml_to_json FILE: the manifests of FILE as a stream of JSON documents.
 yaml_to_json() {
   go run ./deploy/helm/tools/yaml2json <"$1"
@@ -99,8 +105,7 @@ check "helm lint --strict" "$HELM" lint --strict "$CHART"
 check "alert rules in the chart equal deploy/prometheus" \
   cmp deploy/prometheus/vpcflow-alerts.yaml "$CHART/files/vpcflow-alerts.yaml"
 
-check "render default values" "$HELM" template vf "$CHART" --namespace obs
-cp "$WORK/out" "$WORK/default.yaml"
+check "render default values" render default
 check "kubeconform strict, default values (every kind has a schema)" kc "$WORK/default.yaml"
 yaml_to_json "$WORK/default.yaml" >"$WORK/default.json"
 check "default: Deployment, Service, ServiceAccount, ConfigMap, PodDisruptionBudget" \
@@ -119,7 +124,7 @@ check "vpcflow validate on the chart's pipeline file" \
   env SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/q SUMO_HTTP_URL=https://collectors.invalid/receiver/v1/http/x \
   go run ./cmd/vpcflow validate --config "$WORK/pipeline.yaml"
 
-"$HELM" template vf "$CHART" --namespace obs -f "$CHART/ci/keda-values.yaml" >"$WORK/keda.yaml"
+check "render KEDA + ServiceMonitor + PrometheusRule values" render keda -f "$CHART/ci/keda-values.yaml"
 check "kubeconform strict, KEDA + ServiceMonitor + PrometheusRule values (CRDs skipped)" \
   kc "$WORK/keda.yaml" -skip ScaledObject,ServiceMonitor,PrometheusRule
 yaml_to_json "$WORK/keda.yaml" >"$WORK/keda.json"
@@ -136,7 +141,7 @@ check "keda: PrometheusRule carries every alert of deploy/prometheus" \
   jq -e -n --slurpfile r "$WORK/keda.json" --slurpfile a "$WORK/alerts.json" \
   '[$r[] | select(.kind == "PrometheusRule") | .spec.groups[].rules[].alert] == [$a[0].groups[].rules[].alert] and ($a[0].groups | length) > 0' 
 
-"$HELM" template vf "$CHART" --namespace obs -f "$CHART/ci/hpa-values.yaml" >"$WORK/hpa.yaml"
+check "render HPA values" render hpa -f "$CHART/ci/hpa-values.yaml"
 check "kubeconform strict, HPA values" kc "$WORK/hpa.yaml"
 yaml_to_json "$WORK/hpa.yaml" >"$WORK/hpa.json"
 check "hpa: external lag-seconds metric, maxReplicas bounded by maxReplicas (4) below partitions" \
@@ -145,6 +150,16 @@ check "hpa: external lag-seconds metric, maxReplicas bounded by maxReplicas (4) 
     and .spec.metrics[0].external.target.type == "Value"' "$WORK/hpa.json"
 check "both autoscalers at once is refused" \
   bash -c '! "$0" template vf "$1" --set autoscaling.keda.enabled=true --set autoscaling.hpa.enabled=true 2>/dev/null' "$HELM" "$CHART"
+
+step "container image"
+# No image is built here (no container engine): check the Dockerfile's
+# essentials instead.
+dockerfile=deploy/docker/Dockerfile
+check "Dockerfile: static build, non-root user, pipeline entrypoint, no :latest" bash -c '
+  grep -q "CGO_ENABLED=0" "$0" && grep -q -- "-trimpath" "$0" && grep -q "main.version=" "$0" &&
+  grep -qE "^USER 65532(:65532)?$" "$0" &&
+  grep -qx "ENTRYPOINT \[\"/vpcflow\", \"run\", \"--config\", \"/etc/vpcflow/pipeline.yaml\"\]" "$0" &&
+  ! grep -qiE "^FROM [^ ]+:latest" "$0"' "$dockerfile"
 
 step "prometheus rules"
 check "promtool check rules" promtool check rules deploy/prometheus/vpcflow-alerts.yaml
