@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -138,7 +139,8 @@ func TestLatestNackBeforeAnyAck(t *testing.T) {
 	stream := e.createStream(t, 1)
 	cfg := testConfig(stream)
 	cfg.StartFrom = StartLatest
-	s := e.source(t, cfg, srcOpts{worker: "w"})
+	rec := &iterRecorder{}
+	s := e.source(t, cfg, srcOpts{worker: "w", kin: func(k kinesisAPI) kinesisAPI { rec.kinesisAPI = k; return rec }})
 	var c collector
 	nacked := false
 	done := consume(s, &c, func(b *flowlog.Batch) error {
@@ -161,4 +163,25 @@ func TestLatestNackBeforeAnyAck(t *testing.T) {
 	if !nacked {
 		t.Fatal("no batch was nacked")
 	}
+	// kinesalite's LATEST happens to return earlier records too, so check
+	// what was asked for.
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.types) < 2 || rec.types[0] != types.ShardIteratorTypeLatest || rec.types[1] != types.ShardIteratorTypeAtTimestamp {
+		t.Fatalf("iterators %v, want LATEST then AT_TIMESTAMP", rec.types)
+	}
+}
+
+// iterRecorder records the types of the shard iterators asked for.
+type iterRecorder struct {
+	kinesisAPI
+	mu    sync.Mutex
+	types []types.ShardIteratorType
+}
+
+func (r *iterRecorder) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	r.mu.Lock()
+	r.types = append(r.types, in.ShardIteratorType)
+	r.mu.Unlock()
+	return r.kinesisAPI.GetShardIterator(ctx, in, opts...)
 }
