@@ -309,6 +309,7 @@ func TestKilledMidObject(t *testing.T) {
 	e.send(s3Event(key))
 	cfg := e.config(func(c *Config) { c.BatchMaxRecords = 100; c.VisibilityTimeout = 2 * time.Second })
 
+	start := time.Now() // before the first receipt
 	a, regA := e.source(cfg)
 	first := consume(t, a, 10*time.Second, func(c *collected) bool { return c.batches >= 10 }, nil)
 	kill(a)
@@ -319,11 +320,10 @@ func TestKilledMidObject(t *testing.T) {
 		t.Fatalf("first source read everything")
 	}
 
-	start := time.Now()
 	b, _ := e.source(cfg)
 	got := consume(t, b, 20*time.Second, records(5001), nil)
-	if time.Since(start) < time.Second {
-		t.Errorf("redelivered after %v, before the visibility timeout", time.Since(start))
+	if d := time.Since(start); d < cfg.VisibilityTimeout {
+		t.Errorf("redelivered %v after the first receipt, before the visibility timeout", d)
 	}
 	want := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if g := got.lines["s3://"+testBucket+"/"+key]; strings.Join(g, "\n") != strings.Join(want, "\n") {
@@ -342,7 +342,7 @@ func TestHeartbeat(t *testing.T) {
 	const key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/h.log.gz"
 	e.put(key, gz(textObject(0, 500)))
 	e.send(s3Event(key))
-	s, reg := e.source(e.config(func(c *Config) { c.BatchMaxRecords = 100; c.VisibilityTimeout = 2 * time.Second }))
+	s, reg := e.source(e.config(func(c *Config) { c.BatchMaxRecords = 100; c.VisibilityTimeout = 3 * time.Second }))
 	ctx := context.Background()
 	b, ack, err := s.Read(ctx)
 	if err != nil {
@@ -350,9 +350,9 @@ func TestHeartbeat(t *testing.T) {
 	}
 	first := len(b.Records) // b is reused once acknowledged
 	// A slow sink: hold the first batch past the visibility timeout.
-	time.Sleep(3500 * time.Millisecond)
+	time.Sleep(4500 * time.Millisecond)
 	if lag := counter(t, reg, "vpcflow_source_lag_seconds", "partition", "queue"); lag < 1 {
-		t.Errorf("lag = %vs while a notification has been in flight for 3.5s", lag)
+		t.Errorf("lag = %vs while a notification has been in flight for 4.5s", lag)
 	}
 	if err := ack(ctx, nil); err != nil {
 		t.Fatal(err)

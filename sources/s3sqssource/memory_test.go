@@ -73,8 +73,10 @@ func TestLargeObjectBoundedMemory(t *testing.T) {
 	waitFor(t, "deleted", 10*time.Second, func() bool { return e.depth(e.queueURL) == 0 })
 	grow := int64(peak) - int64(base)
 	t.Logf("read in %v: %d lines, heap in use %d MiB before, peak %d MiB (+%d MiB)", time.Since(start), lines, base>>20, peak>>20, grow>>20)
-	if grow > 48<<20 {
-		t.Errorf("heap grew by %d MiB while streaming a 75 MiB object; want under 48 MiB", grow>>20)
+	// Reading the object whole would take its 75 MiB plus ~330 MiB of
+	// records; streaming takes a few batches (~3 MiB each) plus GC slack.
+	if grow > 64<<20 {
+		t.Errorf("heap grew by %d MiB while streaming a %d MiB object; want under 64 MiB", grow>>20, size>>20)
 	}
 	if c := counter(t, reg, "vpcflow_s3sqs_object_bytes_total"); c < float64(size) {
 		t.Errorf("bytes read = %v", c)
