@@ -32,8 +32,12 @@
 // # Metrics
 //
 //   - vpcflow_source_lag_records{source,partition}: high watermark minus
-//     committed offset of each owned partition, refreshed every
-//     lag_interval (also while idle).
+//     committed offset of each owned partition, in Kafka records (a record
+//     may carry many flow lines), refreshed every lag_interval (also while
+//     idle). Commits happen every commit_interval, so while consuming it
+//     reads up to about commit_interval + lag_interval of records high.
+//     A partition with no commit yet counts from the log start offset
+//     (start_from earliest) or from its end when first seen (latest).
 //   - vpcflow_source_newest_record_age_seconds{source,partition}: age of the
 //     newest record read, by its Kafka timestamp, at the last refresh.
 //   - vpcflow_kafka_partitions_assigned{source},
