@@ -2,15 +2,11 @@ package kafkasource
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -202,8 +198,3 @@ func gaugeValue(t testing.TB, reg *prometheus.Registry, name string, labels map[
 	}
 	return 0, false
 }
-
-var _ = testutil.ToFloat64
-var _ = strings.Contains
-var _ = errors.Is
-var _ sync.Mutex
