@@ -105,7 +105,7 @@ func TestKeyRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s not parsed", id)
 		}
-		if got := (key{idLo: lo, idHi: hi}).interfaceID(); got != id {
+		if got := mkKey(0, lo, hi, 0).interfaceID(); got != id {
 			t.Errorf("%s → %s", id, got)
 		}
 	}
@@ -113,6 +113,9 @@ func TestKeyRoundTrip(t *testing.T) {
 		if _, _, ok := parseID([]byte(id)); ok {
 			t.Errorf("%q parsed", id)
 		}
+	}
+	if k := mkKey(parseAccount([]byte("999999999999")), 1, 1, 255); k.account() != 999999999999 || k.region() != 255 || k.idHi() != 1 {
+		t.Errorf("key packing: %+v", k)
 	}
 	if a := parseAccount([]byte("012345678901")); accountString(a) != "012345678901" {
 		t.Errorf("account round trip: %s", accountString(a))

@@ -185,7 +185,7 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 			case j > 0 && status[j-1] == 0 && keys[j] == keys[j-1]:
 				ents[j] = ents[j-1]
 			default:
-				ents[j] = s.store.entries[keys[j]]
+				ents[j] = s.store.lookupLocked(keys[j])
 			}
 		}
 		for j := range n {
@@ -205,8 +205,8 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 				sc.misses = append(sc.misses, miss{i: base + j, k: keys[j]})
 				continue
 			}
-			if now-ent.touched.Load() > s.store.touchEvery {
-				ent.touched.Store(now)
+			if sec := uint32(now / 1e9); sec-ent.touched.Load() > s.store.touchEvery {
+				ent.touched.Store(sec)
 				sc.touch = append(sc.touch, touchKey{keys[j], ent.eni == nil})
 			}
 			r.ENI = ent.eni
@@ -291,7 +291,7 @@ func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, bool, string) {
 	case !mm.regionValid || mm.regionID == 0:
 		mm.reason = reasonNoRegion
 	default:
-		mm.k = key{account: mm.account, idLo: lo, idHi: hi, region: mm.regionID}
+		mm.k = mkKey(mm.account, lo, hi, mm.regionID)
 		mm.ok, mm.reason = true, ""
 	}
 	return mm.k, mm.ok, mm.reason
@@ -435,7 +435,7 @@ func (s *Stage) warm(ctx context.Context, acct, region string) (int, error) {
 		if acct != "" {
 			owner = parseAccount([]byte(acct))
 		}
-		k := key{account: owner, idLo: lo, idHi: hi, region: rid}
+		k := mkKey(owner, lo, hi, rid)
 		s.store.put(k, s.convert(ni, region, owner), time.Now())
 		n++
 	})

@@ -176,8 +176,8 @@ func TestAskedAgainAfterTTL(t *testing.T) {
 	if n := e.stub.CallsFor(web.InterfaceID); n != 1 {
 		t.Fatalf("asked %d times within the TTL", n)
 	}
-	k := key{account: parseAccount([]byte(acctA)), region: e.stage.defRegion}
-	k.idLo, k.idHi, _ = parseID([]byte(web.InterfaceID))
+	lo, hi, _ := parseID([]byte(web.InterfaceID))
+	k := mkKey(parseAccount([]byte(acctA)), lo, hi, e.stage.defRegion)
 	waitFor(t, "expiry", func() bool { return e.stage.store.get(k, time.Now().UnixNano()) == nil })
 	out := e.process(t, r(), r())
 	if n := e.stub.CallsFor(web.InterfaceID); n != 2 || out[1].ENI == nil {

@@ -7,19 +7,24 @@ import (
 )
 
 // key identifies a cached interface: account, region and interface id,
-// packed into 24 bytes without pointers so that building one from a record
-// allocates nothing and hashing it is one memhash.
+// packed into 16 bytes without pointers so that building one from a record
+// allocates nothing and hashing and comparing it is cheap.
 type key struct {
-	// account is the 12-digit account id as a number; 0 when unknown.
-	account uint64
 	// idLo holds the last (up to) 16 hex digits of the interface id.
 	idLo uint64
-	// idHi holds the number of hex digits (bits 0-7) and the value of the
-	// digit before the last 16 (bits 8-11), when there are 17.
-	idHi uint32
-	// region is an interned region number; 0 is "no region".
-	region uint32
+	// meta holds the account (bits 0-39: 12 decimal digits fit in 40
+	// bits; 0 when unknown), the interned region number (bits 40-47; 0 is
+	// "no region") and idHi (bits 48-63, see parseID).
+	meta uint64
 }
+
+func mkKey(account, idLo uint64, idHi, region uint32) key {
+	return key{idLo: idLo, meta: account&(1<<40-1) | uint64(region&0xff)<<40 | uint64(idHi&0xffff)<<48}
+}
+
+func (k key) account() uint64 { return k.meta & (1<<40 - 1) }
+func (k key) region() uint32  { return uint32(k.meta >> 40 & 0xff) }
+func (k key) idHi() uint32    { return uint32(k.meta >> 48) }
 
 const maxIDDigits = 17 // eni-0123456789abcdef0
 
@@ -65,13 +70,13 @@ var unhex = func() (t [256]uint8) {
 
 // interfaceID formats the key's interface id ("eni-" and lowercase hex).
 func (k key) interfaceID() string {
-	n := int(k.idHi & 0xff)
+	n := int(k.idHi() & 0xff)
 	buf := make([]byte, 4+n)
 	copy(buf, "eni-")
 	lo := k.idLo
 	for i := 4 + n - 1; i >= 4; i-- {
 		if i == 4 && n == maxIDDigits {
-			buf[i] = "0123456789abcdef"[k.idHi>>8&0xf]
+			buf[i] = "0123456789abcdef"[k.idHi()>>8&0xf]
 			break
 		}
 		buf[i] = "0123456789abcdef"[lo&0xf]
@@ -126,7 +131,8 @@ func newRegions() *regions {
 }
 
 // maxRegions bounds the table so that garbage in region fields cannot grow
-// it without limit (AWS has about 40 regions).
+// it without limit (AWS has about 40 regions); region numbers take 8 bits
+// of a key.
 const maxRegions = 256
 
 // id returns the number of region b, adding it when new; ok is false when b

@@ -64,10 +64,10 @@ type fetcher struct {
 // call to wait for, or an error when k cannot be looked up now.
 func (f *fetcher) request(k key, now time.Time) (*entry, *call, error) {
 	s := f.s
-	account, region := accountString(k.account), s.regions.name(k.region)
-	ck := clientKey{region: k.region}
+	account, region := accountString(k.account()), s.regions.name(k.region())
+	ck := clientKey{region: k.region()}
 	if s.perAccount() {
-		ck.account = k.account
+		ck.account = k.account()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -162,7 +162,7 @@ func (f *fetcher) run(q *queue) {
 		}
 		var e *flowlog.ENI
 		if ni, ok := found[c.k.interfaceID()]; ok {
-			e = s.convert(ni, q.cl.region, c.k.account)
+			e = s.convert(ni, q.cl.region, c.k.account())
 		}
 		c.ent = s.store.put(c.k, e, now)
 	}

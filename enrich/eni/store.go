@@ -13,23 +13,26 @@ import (
 
 // entry is one cached answer: an interface EC2 described (eni != nil) or
 // one it does not know (eni == nil).
+//
+// The fields fit one 64-byte cache line.
 type entry struct {
+	k       key
 	eni     *flowlog.ENI
 	expires int64 // unix nanoseconds
-	// touched is when the LRU's recency of this entry was last refreshed.
-	touched atomic.Int64
 	// subnet indexes the addresses of the cached interfaces of eni's subnet.
 	subnet *subnet
-	// v4 holds the first nv4 IPv4 addresses of eni inline (the entry fits
-	// one cache line), so that most direction checks do not read eni;
-	// all4 says there are no others.
-	v4   [4]uint32
-	nv4  uint8
-	all4 bool
+	// v4 holds the first nv4 IPv4 addresses of eni inline, so that most
+	// direction checks do not read eni; all4 says there are no others.
+	v4 [2]uint32
 	// lo4 and hi4 copy the bounds of the subnet's IPv4 addresses (kept in
 	// step under mu), so that a peer outside the subnet is told without
 	// reading the subnet.
 	lo4, hi4 uint32
+	// touched is when (unix seconds) the LRU's recency of this entry was
+	// last refreshed.
+	touched atomic.Uint32
+	nv4     uint8
+	all4    bool
 }
 
 // newEntry builds the entry of e (nil: negative).
@@ -98,8 +101,9 @@ func (ent *entry) peer(a netip.Addr, now int64) bool {
 // store is the cache. Two expirable LRUs (hashicorp/golang-lru/v2) own the
 // policy: the size bound, the TTLs and eviction, one for interfaces EC2
 // described (ttl) and one for interfaces it does not know (negative_ttl).
-// entries mirrors their content in a plain map guarded by an RWMutex so
-// that the hit path costs one map read with no lock per record (Process
+// entries mirrors their content in a plain map guarded by an RWMutex, and
+// hot indexes the same entries by a hash of their key, so that the hit path
+// costs one slot read with no lock per record (Process
 // holds the read lock for a whole batch) and no clock read per record (the
 // expiry time is kept in the entry and compared with the batch's time).
 // The LRU callbacks keep entries and the address index in step.
@@ -114,10 +118,15 @@ type store struct {
 	mu      sync.RWMutex
 	entries map[key]*entry
 	subnets map[string]*subnet
+	// hot is a direct-mapped index of entries by a hash of their key: a
+	// hit reads one slot and the entry, no map probe. A slot holds the
+	// last entry put there; on a collision the map answers.
+	hot     []*entry
+	hotMask uint64
 
 	pos, neg    *expirable.LRU[key, *entry]
 	ttl, negTTL time.Duration
-	touchEvery  int64
+	touchEvery  uint32 // seconds
 	onEvict     func()
 }
 
@@ -127,9 +136,11 @@ func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
 		subnets:    make(map[string]*subnet),
 		ttl:        ttl,
 		negTTL:     negTTL,
-		touchEvery: int64(ttl / 16),
+		touchEvery: uint32(max(ttl/16, time.Second) / time.Second),
+		hot:        make([]*entry, hotSize(size)),
 		onEvict:    onEvict,
 	}
+	s.hotMask = uint64(len(s.hot) - 1)
 	s.pos = expirable.NewLRU[key, *entry](size, s.evicted, ttl)
 	s.neg = expirable.NewLRU[key, *entry](size, s.evicted, negTTL)
 	return s
@@ -142,13 +153,15 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 		ttl = s.negTTL
 	}
 	ent := newEntry(e, now.Add(ttl).UnixNano())
-	ent.touched.Store(now.UnixNano())
+	ent.k = k
+	ent.touched.Store(uint32(now.Unix()))
 	s.mu.Lock()
 	old := s.entries[k]
 	if old != nil {
 		s.unindex(old)
 	}
 	s.entries[k] = ent
+	s.hot[s.slot(k)] = ent
 	s.index(ent)
 	s.mu.Unlock()
 	if e == nil {
@@ -165,10 +178,37 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 	return ent
 }
 
+// hotSize is the number of hot slots: twice the cache size, a power of
+// two, between 1<<10 and 1<<17 (1 MiB of pointers).
+func hotSize(size int) int {
+	n := 1 << 10
+	for n < 2*size && n < 1<<17 {
+		n <<= 1
+	}
+	return n
+}
+
+// slot hashes k to its hot slot.
+func (s *store) slot(k key) uint64 {
+	h := k.idLo*0x9e3779b97f4a7c15 ^ k.meta*0xc2b2ae3d27d4eb4f
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	return h & s.hotMask
+}
+
+// lookupLocked returns the entry of k (live or not). The caller holds mu.
+func (s *store) lookupLocked(k key) *entry {
+	if ent := s.hot[s.slot(k)]; ent != nil && ent.k == k {
+		return ent
+	}
+	return s.entries[k]
+}
+
 // get returns the live entry of k, if any.
 func (s *store) get(k key, now int64) *entry {
 	s.mu.RLock()
-	ent := s.entries[k]
+	ent := s.lookupLocked(k)
 	s.mu.RUnlock()
 	if ent == nil || ent.expires < now {
 		return nil
@@ -182,6 +222,9 @@ func (s *store) evicted(k key, ent *entry) {
 	s.mu.Lock()
 	if s.entries[k] == ent {
 		delete(s.entries, k)
+		if h := s.slot(k); s.hot[h] == ent {
+			s.hot[h] = nil
+		}
 		s.unindex(ent)
 	}
 	s.mu.Unlock()
