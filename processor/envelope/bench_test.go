@@ -9,8 +9,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/vpcflow/vpcflow/processor/envelope"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
