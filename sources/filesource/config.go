@@ -17,13 +17,14 @@ type Config struct {
 	// of MB).
 	BatchRecords int `yaml:"batch_records"`
 	// MaxLineBytes caps a line; a longer line is sent to the .errors output
-	// (truncated) and the file goes on (default 1 MiB).
+	// (its first 256 bytes) and the file goes on. The default and the
+	// largest value is 65535, the longest line a record holds.
 	MaxLineBytes int `yaml:"max_line_bytes"`
 }
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() *Config {
-	return &Config{BatchRecords: 4096, MaxLineBytes: 1 << 20}
+	return &Config{BatchRecords: 4096, MaxLineBytes: flowlog.MaxLineLen}
 }
 
 // Validate checks the config.
@@ -35,9 +36,8 @@ func (c *Config) Validate() error {
 	if c.BatchRecords <= 0 {
 		errs = append(errs, fmt.Errorf("batch_records: must be positive, got %d", c.BatchRecords))
 	}
-	if c.MaxLineBytes < 64 {
-		errs = append(errs, fmt.Errorf("max_line_bytes: must be at least 64, got %d", c.MaxLineBytes))
+	if c.MaxLineBytes < 64 || c.MaxLineBytes > flowlog.MaxLineLen {
+		errs = append(errs, fmt.Errorf("max_line_bytes: must be between 64 and %d, got %d", flowlog.MaxLineLen, c.MaxLineBytes))
 	}
-	_ = flowlog.MaxLineLen
 	return errors.Join(errs...)
 }
