@@ -195,7 +195,7 @@ fi
 need_kafka=0
 for s in kafka scale latency; do want "$s" && need_kafka=1; done
 if [ "$need_kafka" = 1 ]; then
-	"$bin/kfakeserver" -port 19092 -partitions 6 -topics vpc-flow-logs,vpc-flow-live \
+	"$bin/kfakeserver" -port 19092 -partitions 6 -topics vpc-flow-logs,vpc-flow-live-1,vpc-flow-live-2,vpc-flow-live-3 \
 		-preload "$kafka_n" -enis "$enis" -seed "$seed" >"$out/kfake.out" 2>"$out/kfake.log" &
 	pids+=($!)
 	wait_for_ready() { grep -q '^ready' "$out/kfake.out"; }
@@ -231,34 +231,51 @@ if want scale; then
 	run_kafka kafka-3 3
 fi
 
-# ------------------------------------------------- p99 latency at 80 % of the 1-instance maximum
-latency_line=""
-if want latency; then
-	rate=$(awk -v r="$one_rate" 'BEGIN { printf "%.0f", r * 0.8 }')
+# ------------------------------------------------- p99 latency at a fraction (0.8) of the 1-instance maximum
+# measure_latency FRACTION [INDEX]: one vpcflow instance on the live topic,
+# loadgen producing at FRACTION x the measured 1-instance rate; the batch
+# latency histogram between two scrapes LATENCY_SECONDS apart, after a
+# 5 s warm-up.
+latency_lines=()
+measure_latency() {
+	local frac=$1 idx=$2 rate warm=5 produced achieved got q delivered c0 c1 t0 t1 lat_pid gen_pid name
+	[ "$idx" -le 3 ] || { echo "at most 3 LATENCY_FRACTIONS" >&2; return 1; }
+	name="latency-$idx"
+	rate=$(awk -v r="$one_rate" -v f="$frac" 'BEGIN { printf "%.0f", r * f }')
 	reset_intake
-	kafka_config vpc-flow-live latency 19391 >"$out/latency.yaml"
-	timed latency "$out/latency.yaml"
+	kafka_config "vpc-flow-live-$idx" "$name" 19391 >"$out/$name.yaml"
+	timed "$name" "$out/$name.yaml"
 	lat_pid=$TIMED_PID
 	wait_for curl -sf "http://127.0.0.1:19391/readyz"
-	warm=5
-	"$bin/loadgen" -brokers "$broker" -topic vpc-flow-live -rate "$rate" -duration "$((lat_secs + warm + 2))s" \
-		-enis "$enis" -seed "$seed" >"$out/loadgen.out" 2>"$out/loadgen.log" &
+	"$bin/loadgen" -brokers "$broker" -topic "vpc-flow-live-$idx" -rate "$rate" -duration "$((lat_secs + warm + 2))s" \
+		-enis "$enis" -seed "$seed" >"$out/$name-loadgen.out" 2>"$out/$name-loadgen.log" &
 	gen_pid=$!
 	sleep "$warm"
-	curl -sf "http://127.0.0.1:19391/metrics" >"$out/latency-before.txt"
+	curl -sf "http://127.0.0.1:19391/metrics" >"$out/$name-before.txt"
 	c0=$(count); t0=$(date +%s%N)
 	sleep "$lat_secs"
-	curl -sf "http://127.0.0.1:19391/metrics" >"$out/latency-after.txt"
+	curl -sf "http://127.0.0.1:19391/metrics" >"$out/$name-after.txt"
 	c1=$(count); t1=$(date +%s%N)
 	wait "$gen_pid"
-	read -r produced _ achieved <"$out/loadgen.out"
-	read -r got _ _ < <(wait_delivered "$produced" 60)
+	read -r produced _ achieved <"$out/$name-loadgen.out"
+	# everything produced must arrive before the instance is stopped
+	read -r got _ _ < <(wait_delivered "$produced" 120)
 	stop_timed "$lat_pid"
-	q=$("$bin/histq" "$out/latency-before.txt" "$out/latency-after.txt")
+	q=$("$bin/histq" "$out/$name-before.txt" "$out/$name-after.txt" | sed 's/[a-z0-9]*=//g')
 	delivered=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / ((t1 - t0) / 1e9) }')
-	read -r cpu rss < <(usage latency)
-	latency_line="latency, kafka 1 instance at 80 % of ${one_rate} records/s: target ${rate}/s, produced ${achieved}/s, delivered ${delivered}/s over ${lat_secs}s; batch latency (source read -> ack) ${q}; load $(load1); $got of $produced delivered"
-	echo "$latency_line"
+	latency_lines+=("| $frac x ${one_rate}/s | ${rate}/s | ${achieved}/s | ${delivered}/s | ${q// / | } | $(load1) |")
+	echo "${latency_lines[-1]}"
+}
+
+if want latency; then
+	echo
+	echo "| fraction of 1-instance max | target | produced | delivered (window) | batches | p50 s | p90 s | p99 s | load (1 min) |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	i=0
+	for frac in ${LATENCY_FRACTIONS:-0.8}; do
+		i=$((i + 1))
+		measure_latency "$frac" "$i"
+	done
 fi
 
 # ------------------------------------------------- (d) s3_sqs: gofakes3 + goaws in one process
@@ -358,5 +375,17 @@ YAML
 	fi
 fi
 
+echo
+echo "| scenario | records | records/s | CPU-s per 1M records | peak RSS MB | load (1 min) | note |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+printf '%s\n' "${rows[@]}"
+if [ "${#latency_lines[@]}" -gt 0 ]; then
+	echo
+	echo "p99 end-to-end latency, kafka pipeline, 1 instance: vpcflow_pipeline_batch_latency_seconds (source read -> acknowledgement), ${lat_secs} s window"
+	echo
+	echo "| fraction of 1-instance max | target | produced | delivered (window) | batches | p50 s | p90 s | p99 s | load (1 min) |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	printf '%s\n' "${latency_lines[@]}"
+fi
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -50,7 +50,7 @@ func main() {
 	if *preload > 0 {
 		start := time.Now()
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(names[0]),
-			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(4<<20), kgo.MaxBufferedRecords(20000))
+			kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(20000))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "kfakeserver:", err)
 			os.Exit(1)
