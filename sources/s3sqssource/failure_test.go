@@ -139,6 +139,9 @@ func TestIgnoredAndFiltered(t *testing.T) {
 	const key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/ok.log.gz"
 	e.put(key, gz(textObject(0, 3)))
 	e.send(s3Event(key))
+	const empty = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/25/empty.log.gz"
+	e.put(empty, nil)
+	e.send(s3Event(empty))
 	s, reg := e.source(e.config(func(c *Config) { c.KeyPrefix = "AWSLogs/"; c.KeySuffix = ".log.gz" }))
 	got := consume(t, s, 10*time.Second, records(4), nil)
 	if len(got.lines) != 1 {
@@ -150,6 +153,9 @@ func TestIgnoredAndFiltered(t *testing.T) {
 	}
 	if c := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "filtered"); c != 2 {
 		t.Errorf("filtered = %v, want 2", c)
+	}
+	if c := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "deleted"); c != 2 {
+		t.Errorf("deleted = %v, want 2 (one object with lines, one empty)", c)
 	}
 }
 

@@ -135,7 +135,13 @@ func (s *Source) readObject(ctx context.Context, ref objectRef, bt *batcher) err
 	br := bufio.NewReaderSize(cr, 64<<10)
 	magic, _ := br.Peek(4)
 
-	if string(magic) == "PAR1" || (len(magic) == 0 && strings.HasSuffix(ref.Key, ".parquet")) {
+	if len(magic) == 0 {
+		if cr.err != nil {
+			return s.textError(ctx, name, cr, cr.err, bt)
+		}
+		return nil // an empty object
+	}
+	if string(magic) == "PAR1" || strings.HasSuffix(ref.Key, ".parquet") {
 		// Parquet needs random access: ranged GETs from here on.
 		body.Close()
 		if s.cfg.MaxObjectBytes > 0 && size > s.cfg.MaxObjectBytes {
