@@ -75,9 +75,9 @@ wait_for() {
 }
 
 rows=()
-row() { # name records records/s cpu-s-per-1M rss-MB note
+row() { # name records records/s cpu-s-per-1M steady-cpu rss-MB note
 	local r
-	r=$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$1" "$2" "$3" "$4" "$5" "$(load1)" "$6")
+	r=$(printf '| %s | %s | %s | %s | %s | %s | %s | %s |' "$1" "$2" "$3" "$4" "$5" "$6" "$(load1)" "$7")
 	rows+=("$r")
 	echo "$r"
 }
@@ -87,6 +87,20 @@ row() { # name records records/s cpu-s-per-1M rss-MB note
 timed() {
 	/usr/bin/time -f '%e %U %S %M' -o "$out/$1.time" "$bin/vpcflow" run --config "$2" >"$out/$1.out" 2>"$out/$1.log" &
 	TIMED_PID=$!
+	local c=""
+	for _ in $(seq 1 100); do c=$(pgrep -P "$TIMED_PID" || true); [ -n "$c" ] && break; sleep 0.05; done
+	VF_PIDS+=("$c")
+}
+VF_PIDS=()
+tck=$(getconf CLK_TCK)
+# cpu_ticks: user+sys clock ticks of the running vpcflow processes.
+cpu_ticks() {
+	local p t=0 v
+	for p in "${VF_PIDS[@]}"; do
+		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+		t=$((t + v))
+	done
+	echo "$t"
 }
 
 # stop_timed PID...: SIGTERM the vpcflow child of each time process, wait.
@@ -97,6 +111,7 @@ stop_timed() {
 		[ -n "$c" ] && kill -TERM "$c" 2>/dev/null || true
 	done
 	for p in "$@"; do wait "$p" || echo "vpcflow (time pid $p) exited with $?" >&2; done
+	VF_PIDS=()
 }
 
 # usage NAME...: "<cpu-seconds> <max-rss-kB>" summed/maxed over time files.
@@ -106,29 +121,37 @@ usage() {
 }
 
 # wait_delivered N TIMEOUT: waits until the intake counted N records; prints
-# "<records> <first-ns> <last-ns>".
+# "<records> <first-ns> <last-ns>". Sets STEADY: CPU seconds per million
+# records of the vpcflow processes between the first poll that saw
+# deliveries and the end (start-up and ENI cache warm-up excluded).
 wait_delivered() {
-	local n=$1 limit=$2 start c
+	local n=$1 limit=$2 start c c0=-1 k0=0 k
 	start=$(date +%s)
+	STEADY="-"
 	while :; do
 		read -r c _ _ first last < <(curl -sf "http://$intake/count")
+		if [ "$c0" -lt 0 ] && [ "$c" -gt 0 ]; then c0=$c; k0=$(cpu_ticks); fi
 		if [ "$c" -ge "$n" ] || [ $(($(date +%s) - start)) -ge "$limit" ]; then
 			[ "$c" -ge "$n" ] || echo "only $c of $n records arrived within ${limit}s" >&2
-			echo "$c $first $last"
+			k=$(cpu_ticks)
+			if [ "$c0" -ge 0 ] && [ "$c" -gt "$c0" ]; then
+				STEADY=$(awk -v k="$((k - k0))" -v t="$tck" -v n="$((c - c0))" 'BEGIN { printf "%.2f", k / t / (n / 1e6) }')
+			fi
+			echo "$c $first $last $STEADY"
 			return
 		fi
 		sleep 0.2
 	done
 }
 
-# report NAME RECORDS FIRST_NS LAST_NS NOTE TIMEFILES...
+# report NAME RECORDS FIRST_NS LAST_NS STEADY NOTE TIMEFILES...
 report() {
-	local name=$1 n=$2 first=$3 last=$4 note=$5
-	shift 5
+	local name=$1 n=$2 first=$3 last=$4 steady=$5 note=$6
+	shift 6
 	read -r cpu rss < <(usage "$@")
 	row "$name" "$n" \
 		"$(awk -v n="$n" -v a="$first" -v b="$last" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')" \
-		"$(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.2f", c / (n / 1e6) }')" \
+		"$(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.2f", c / (n / 1e6) }')" "$steady" \
 		"$(awk -v r="$rss" 'BEGIN { printf "%.0f", r / 1024 }')" "$note"
 }
 
@@ -141,7 +164,7 @@ echo
 pids+=($!)
 wait_for curl -sf "http://$intake/count"
 
-# A Kafka pipeline; $1 topic, $2 group, $3 metrics port.
+# A Kafka pipeline; $1 topic, $2 group, $3 metrics port, $4 extra eni_enrich keys.
 kafka_config() {
 	cat <<YAML
 sources:
@@ -154,7 +177,7 @@ sources:
 stages:
   parse: {type: parse_flowlog, inputs: [flows], format: default}
   drop_internal: {type: cidr_filter, inputs: [parse], drop_when_both_in: ["10.255.0.0/16"]}
-  eni: {type: eni_enrich, inputs: [drop_internal], endpoint: "http://$ec2", region: us-east-1}
+  eni: {type: eni_enrich, inputs: [drop_internal], endpoint: "http://$ec2", region: us-east-1${4:+, $4}}
   flow_metrics: {type: flow_metrics, inputs: [eni]}
 sinks:
   intake:
@@ -168,8 +191,8 @@ telemetry: {listen: "127.0.0.1:$3", log_level: warn}
 YAML
 }
 
-echo "| scenario | records | records/s | CPU-s per 1M records | peak RSS MB | load (1 min) | note |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+echo "| scenario | records | records/s | CPU-s per 1M (whole run) | CPU-s per 1M (steady) | peak RSS MB | load (1 min) | note |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 
 # ------------------------------------------------- (a) file -> parse -> cidr -> json file
 if want file; then
@@ -185,10 +208,11 @@ YAML
 	t0=$(date +%s%N)
 	timed file "$out/file.yaml"
 	wait "$TIMED_PID"
+	VF_PIDS=()
 	t1=$(date +%s%N)
 	got=$(wc -l <"$out/file-out.json")
 	rm -f "$out/file-out.json"
-	report "file -> parse -> cidr_filter -> json file" "$got" "$t0" "$t1" "whole run, process start to exit" file
+	report "file -> parse -> cidr_filter -> json file" "$got" "$t0" "$t1" "-" "whole run, process start to exit" file
 fi
 
 # ------------------------------------------------- Kafka stand-in with a preloaded backlog
@@ -217,10 +241,10 @@ run_kafka() {
 		tps+=("$TIMED_PID")
 		files+=("$name-$i")
 	done
-	read -r got first last < <(wait_delivered "$kafka_n" 300)
+	read -r got first last steady < <(wait_delivered "$kafka_n" 300)
 	stop_timed "${tps[@]}"
 	report "kafka (6 partitions) -> parse -> cidr -> eni_enrich -> flow_metrics -> http, $k instance(s)" \
-		"$got" "$first" "$last" "first to last delivery" "${files[@]}"
+		"$got" "$first" "$last" "$steady" "first to last delivery" "${files[@]}"
 	kafka_rate=$(awk -v n="$got" -v a="$first" -v b="$last" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')
 }
 
@@ -243,7 +267,7 @@ measure_latency() {
 	name="latency-$idx"
 	rate=$(awk -v r="$one_rate" -v f="$frac" 'BEGIN { printf "%.0f", r * f }')
 	reset_intake
-	kafka_config "vpc-flow-live-$idx" "$name" 19391 >"$out/$name.yaml"
+	kafka_config "vpc-flow-live-$idx" "$name" 19391 "warm_up: {accounts: [default]}" >"$out/$name.yaml"
 	timed "$name" "$out/$name.yaml"
 	lat_pid=$TIMED_PID
 	wait_for curl -sf "http://127.0.0.1:19391/readyz"
@@ -315,13 +339,13 @@ YAML
 		reset_intake
 		timed s3 "$out/s3.yaml"
 		tp=$TIMED_PID
-		read -r got first last < <(wait_delivered "$s3_n" 300)
+		read -r got first last steady < <(wait_delivered "$s3_n" 300)
 		stop_timed "$tp"
-		report "s3_sqs (gzip text objects of 50k lines; gofakes3 + goaws) -> same graph -> http" "$got" "$first" "$last" \
+		report "s3_sqs (gzip text objects of 50k lines; gofakes3 + goaws) -> same graph -> http" "$got" "$first" "$last" "$steady" \
 			"first to last delivery; S3/SQS stand-ins share the 2 cores" s3
 	else
 		echo "s3sqsserver did not get ready: $(cat "$out/s3sqs.log")" >&2
-		row "s3_sqs" "-" "-" "-" "-" "not measured: stand-in did not start"
+		row "s3_sqs" "-" "-" "-" "-" "-" "not measured: stand-in did not start"
 	fi
 	kill "$s3_pid" 2>/dev/null || true
 fi
@@ -362,22 +386,22 @@ YAML
 			reset_intake
 			timed kinesis "$out/kinesis.yaml"
 			tp=$TIMED_PID
-			read -r got first last < <(wait_delivered "$kin_n" 300)
+			read -r got first last steady < <(wait_delivered "$kin_n" 300)
 			stop_timed "$tp"
-			report "kinesis (4 shards, CloudWatch Logs envelopes of 100 lines; kinesalite) -> same graph -> http" "$got" "$first" "$last" \
+			report "kinesis (4 shards, CloudWatch Logs envelopes of 100 lines; kinesalite) -> same graph -> http" "$got" "$first" "$last" "$steady" \
 				"first to last delivery; kinesalite (Node.js) shares the 2 cores" kinesis
 		else
 			echo "kinesis preload failed: $(tail -3 "$out/kinesis.log")" >&2
-			row "kinesis" "-" "-" "-" "-" "not measured: preload into kinesalite failed"
+			row "kinesis" "-" "-" "-" "-" "-" "not measured: preload into kinesalite failed"
 		fi
 	else
-		row "kinesis" "-" "-" "-" "-" "not measured: kinesalite/dynalite did not start (needs node and npm)"
+		row "kinesis" "-" "-" "-" "-" "-" "not measured: kinesalite/dynalite did not start (needs node and npm)"
 	fi
 fi
 
 echo
-echo "| scenario | records | records/s | CPU-s per 1M records | peak RSS MB | load (1 min) | note |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+echo "| scenario | records | records/s | CPU-s per 1M (whole run) | CPU-s per 1M (steady) | peak RSS MB | load (1 min) | note |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 printf '%s\n' "${rows[@]}"
 if [ "${#latency_lines[@]}" -gt 0 ]; then
 	echo
