@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"net/netip"
 	"strconv"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -13,6 +14,9 @@ import (
 // record with the same Present set and values. It does not allocate
 // beyond growing dst.
 func (f *Format) Append(dst []byte, r *flowlog.Record) []byte {
+	if f.fast {
+		return appendDefault(dst, r)
+	}
 	for i, fl := range f.fields {
 		if i > 0 {
 			dst = append(dst, ' ')
@@ -59,4 +63,53 @@ func uintValue(r *flowlog.Record, fl flowlog.Field) uint64 {
 		return r.PacketsLost[fl-flowlog.FPacketsLostNoRoute]
 	}
 	return 0
+}
+
+// appendDefault is Append for the default field list, without the
+// per-field dispatch.
+func appendDefault(dst []byte, r *flowlog.Record) []byte {
+	p := r.Present
+	dst = appendUint(dst, p.Has(flowlog.FVersion), uint64(r.Version))
+	dst = appendText(append(dst, ' '), r, flowlog.FAccountID)
+	dst = appendText(append(dst, ' '), r, flowlog.FInterfaceID)
+	dst = appendAddr(append(dst, ' '), p.Has(flowlog.FSrcAddr), r.SrcAddr)
+	dst = appendAddr(append(dst, ' '), p.Has(flowlog.FDstAddr), r.DstAddr)
+	dst = appendUint(append(dst, ' '), p.Has(flowlog.FSrcPort), uint64(r.SrcPort))
+	dst = appendUint(append(dst, ' '), p.Has(flowlog.FDstPort), uint64(r.DstPort))
+	dst = appendUint(append(dst, ' '), p.Has(flowlog.FProtocol), uint64(r.Protocol))
+	dst = appendUint(append(dst, ' '), p.Has(flowlog.FPackets), r.Packets)
+	dst = appendUint(append(dst, ' '), p.Has(flowlog.FBytes), r.Bytes)
+	dst = appendInt(append(dst, ' '), p.Has(flowlog.FStart), r.Start)
+	dst = appendInt(append(dst, ' '), p.Has(flowlog.FEnd), r.End)
+	dst = appendText(append(dst, ' '), r, flowlog.FAction)
+	return appendText(append(dst, ' '), r, flowlog.FLogStatus)
+}
+
+func appendUint(dst []byte, ok bool, v uint64) []byte {
+	if !ok {
+		return append(dst, '-')
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
+
+func appendInt(dst []byte, ok bool, v int64) []byte {
+	if !ok {
+		return append(dst, '-')
+	}
+	return strconv.AppendInt(dst, v, 10)
+}
+
+func appendAddr(dst []byte, ok bool, a netip.Addr) []byte {
+	if !ok || !a.IsValid() {
+		return append(dst, '-')
+	}
+	return a.AppendTo(dst)
+}
+
+func appendText(dst []byte, r *flowlog.Record, fl flowlog.Field) []byte {
+	t := r.Text(fl)
+	if len(t) == 0 {
+		return append(dst, '-')
+	}
+	return append(dst, t...)
 }

@@ -131,6 +131,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q via %q: %s", line, out, d)
 		}
 		if ff.fast {
+			if got, want := ff.Append(nil, r), appendGeneric(ff, r); !bytes.Equal(got, want) {
+				t.Fatalf("fast Append %q, generic %q", got, want)
+			}
 			g := &flowlog.Record{Raw: line}
 			if err := generic(ff).Parse(g); err != nil || !sameRecord(g, r) {
 				t.Fatalf("fast and generic paths differ on %q: %v", line, err)
@@ -305,6 +308,24 @@ func BenchmarkBaselineCountSpaces(b *testing.B) {
 		sinkInt += c
 		if i++; i == len(cf.lines) {
 			i = 0
+		}
+	}
+}
+
+// appendGeneric is Append without the default-format fast path.
+func appendGeneric(f *Format, r *flowlog.Record) []byte {
+	return generic(f).Append(nil, r)
+}
+
+func TestFastAppendMatchesGeneric(t *testing.T) {
+	f := Default()
+	for _, l := range append(corpusOf(t, "default.log").lines, []byte(lineND), []byte("- - - - - - - - - - - - - -")) {
+		r := &flowlog.Record{Raw: l}
+		if err := f.Parse(r); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.Append(nil, r), appendGeneric(f, r); !bytes.Equal(got, want) {
+			t.Fatalf("fast Append %q, generic %q", got, want)
 		}
 	}
 }
