@@ -74,13 +74,8 @@ func (bt *batcher) grow(b *flowlog.Batch, n int) bool {
 	}
 	nb := make([]byte, len(b.Buf), min(max(2*cap(b.Buf), need), bt.maxBytes))
 	copy(nb, b.Buf)
-	off := 0
-	for i := range b.Records {
-		l := len(b.Records[i].Raw)
-		b.Records[i].Raw = nb[off : off+l : off+l]
-		off += l
-	}
 	b.Buf = nb
+	bt.repoint(b)
 	return true
 }
 
@@ -112,6 +107,56 @@ func (bt *batcher) add(line []byte) error {
 	}
 	b.Records = append(b.Records, flowlog.Record{Raw: raw, Origin: bt.origin})
 	return nil
+}
+
+// appendLine renders one line with render straight into the batch buffer
+// (no intermediate copy) and adds it as a record. render appends to dst
+// and returns it; the line must not be blank. A line longer than maxLine
+// is not added: its length and start are returned for the caller to
+// reject.
+func (bt *batcher) appendLine(maxLine int, render func(dst []byte) []byte) (rejected []byte, n int, err error) {
+	b := bt.batch()
+	if len(b.Records) == bt.maxRecords || cap(b.Buf)-len(b.Buf) < maxLine && !bt.grow(b, maxLine) {
+		if err := bt.flush(); err != nil {
+			return nil, 0, err
+		}
+		b = bt.batch()
+	}
+	off, c := len(b.Buf), cap(b.Buf)
+	buf := render(b.Buf)
+	if cap(buf) != c {
+		// The line outgrew the buffer (so it is longer than maxLine and
+		// rejected below) and append moved it: re-point the records to the
+		// new array, keeping the batch within maxBytes.
+		b.Buf = buf[:off:max(off, min(cap(buf), bt.maxBytes))]
+		bt.repoint(b)
+	}
+	line := buf[off:len(buf):len(buf)]
+	if len(line) > maxLine {
+		b.Buf = b.Buf[:off]
+		return line[:min(len(line), maxFailedRaw)], len(line), nil
+	}
+	b.Buf = buf
+	if n := len(b.Records); n < cap(b.Records) {
+		b.Records = b.Records[:n+1]
+		r := &b.Records[n]
+		*r = flowlog.Record{}
+		r.Raw, r.Origin = line, bt.origin
+	} else {
+		b.Records = append(b.Records, flowlog.Record{Raw: line, Origin: bt.origin})
+	}
+	return nil, 0, nil
+}
+
+// repoint makes every record's Raw point into b.Buf again after the
+// buffer moved (records are laid out back to back from its start).
+func (bt *batcher) repoint(b *flowlog.Batch) {
+	off := 0
+	for i := range b.Records {
+		l := len(b.Records[i].Raw)
+		b.Records[i].Raw = b.Buf[off : off+l : off+l]
+		off += l
+	}
 }
 
 // fail records a rejected input in the current batch. raw is copied (at

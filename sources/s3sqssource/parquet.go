@@ -111,9 +111,8 @@ func (s *Source) readParquet(ctx context.Context, ref objectRef, size int64, bt 
 	for i := range vals {
 		vals[i] = make([]parquet.Value, parquetRowsPerRead)
 	}
-	line := make([]byte, 0, 1024)
 	for _, rg := range f.RowGroups() {
-		if err := s.readRowGroup(rg, cols, vals, &line, bt); err != nil {
+		if err := s.readRowGroup(rg, cols, vals, bt); err != nil {
 			return fail(err)
 		}
 	}
@@ -124,7 +123,7 @@ func (s *Source) readParquet(ctx context.Context, ref objectRef, size int64, bt 
 // pages directly (no row assembly): parquetRowsPerRead values of every
 // column, then those rows as lines. Pages are released once the rows that
 // point into them are rendered.
-func (s *Source) readRowGroup(rg parquet.RowGroup, cols []parquetColumn, vals [][]parquet.Value, line *[]byte, bt *batcher) (err error) {
+func (s *Source) readRowGroup(rg parquet.RowGroup, cols []parquetColumn, vals [][]parquet.Value, bt *batcher) (err error) {
 	chunks := rg.ColumnChunks()
 	if len(chunks) != len(cols) {
 		return fmt.Errorf("row group has %d columns, schema %d", len(chunks), len(cols))
@@ -154,20 +153,20 @@ func (s *Source) readRowGroup(rg parquet.RowGroup, cols []parquetColumn, vals []
 			}
 		}
 		for r := range want {
-			l := (*line)[:0]
-			for c := range cols {
-				if c > 0 {
-					l = append(l, ' ')
+			rejected, n, err := bt.appendLine(s.cfg.MaxLineBytes, func(dst []byte) []byte {
+				for c := range cols {
+					if c > 0 {
+						dst = append(dst, ' ')
+					}
+					dst = appendValue(dst, vals[c][r], cols[c])
 				}
-				l = appendValue(l, vals[c][r], cols[c])
-			}
-			*line = l
-			if len(l) > s.cfg.MaxLineBytes {
-				s.rejectLine(bt, len(l), l)
-				continue
-			}
-			if err := bt.add(l); err != nil {
+				return dst
+			})
+			if err != nil {
 				return err
+			}
+			if rejected != nil {
+				s.rejectLine(bt, n, rejected)
 			}
 		}
 		for i := range cur {
