@@ -44,4 +44,12 @@
 // output. Transient errors (network, throttling, 5xx) make the message
 // visible again after a backoff. A line longer than max_line_bytes goes to
 // Batch.Failed and the rest of the object flows.
+//
+// # Memory
+//
+// Each object in flight holds the batch being filled; finished batches
+// wait in a hand-off of max_in_flight_objects batches that Read drains.
+// A batch (its records and their line buffer) is reused for a later batch
+// once its AckFunc has returned: by the Batch contract no stage or sink
+// holds it by then, and nothing may touch it after acknowledging it.
 package s3sqssource

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 
-	"fmt"
 	"github.com/klauspost/compress/gzip"
 	"strings"
 	"testing"
@@ -387,5 +386,4 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 	if len(got.lines["s3://"+testBucket+"/"+key]) != 6 {
 		t.Errorf("lines = %v", got.lines)
 	}
-	_ = fmt.Sprint()
 }

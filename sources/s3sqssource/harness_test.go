@@ -27,7 +27,6 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -288,8 +287,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 	}
 	return 0
 }
-
-var _ = testutil.ToFloat64
 
 // Flow-log test data.
 
