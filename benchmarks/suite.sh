@@ -57,8 +57,9 @@ broker=127.0.0.1:19092
 enis=10000
 seed=7
 pids=()
+VF_PIDS=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${VF_PIDS[@]}" "${pids[@]}"; do [ -z "$p" ] || kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -93,6 +94,12 @@ timed() {
 }
 VF_PIDS=()
 tck=$(getconf CLK_TCK)
+# vf_alive: whether any started vpcflow process still runs.
+vf_alive() {
+	local p
+	for p in "${VF_PIDS[@]}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && return 0; done
+	return 1
+}
 # cpu_ticks: user+sys clock ticks of the running vpcflow processes.
 cpu_ticks() {
 	local p t=0 v
@@ -131,8 +138,8 @@ wait_delivered() {
 	while :; do
 		read -r c _ _ first last < <(curl -sf "http://$intake/count")
 		if [ "$c0" -lt 0 ] && [ "$c" -gt 0 ]; then c0=$c; k0=$(cpu_ticks); fi
-		if [ "$c" -ge "$n" ] || [ $(($(date +%s) - start)) -ge "$limit" ]; then
-			[ "$c" -ge "$n" ] || echo "only $c of $n records arrived within ${limit}s" >&2
+		if [ "$c" -ge "$n" ] || [ $(($(date +%s) - start)) -ge "$limit" ] || ! vf_alive; then
+			[ "$c" -ge "$n" ] || echo "only $c of $n records arrived (within ${limit}s, or vpcflow exited: see $out/*.log)" >&2
 			k=$(cpu_ticks)
 			if [ "$c0" -ge 0 ] && [ "$c" -gt "$c0" ]; then
 				STEADY=$(awk -v k="$((k - k0))" -v t="$tck" -v n="$((c - c0))" 'BEGIN { printf "%.2f", k / t / (n / 1e6) }')
