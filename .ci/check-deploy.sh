@@ -120,9 +120,15 @@ check "default: probes on /healthz and /readyz, grace = shutdown 30s + 15s, non-
 jq -r -s '.[] | select(.kind == "ConfigMap") | .data["pipeline.yaml"]' "$WORK/default.json" >"$WORK/pipeline.yaml"
 check "default: pipeline file sets shutdown_timeout 30s and telemetry.listen :8080" \
   bash -c 'grep -qx "shutdown_timeout: 30s" "$0" && grep -qx "  listen: :8080" "$0"' "$WORK/pipeline.yaml"
-check "vpcflow validate on the chart's pipeline file" \
-  env SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/q SUMO_HTTP_URL=https://collectors.invalid/receiver/v1/http/x \
-  go run ./cmd/vpcflow validate --config "$WORK/pipeline.yaml"
+check "build vpcflow" go build -o "$WORK/vpcflow" ./cmd/vpcflow
+# validate NAME: `vpcflow validate` on the pipeline file of render NAME.
+validate() {
+  yaml_to_json "$WORK/$1.yaml" | jq -r -s '.[] | select(.kind == "ConfigMap") | .data["pipeline.yaml"]' >"$WORK/$1-pipeline.yaml" &&
+    env SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/q \
+      SUMO_HTTP_URL=https://collectors.invalid/receiver/v1/http/x \
+      "$WORK/vpcflow" validate --config "$WORK/$1-pipeline.yaml"
+}
+check "vpcflow validate on the chart's pipeline file (default values)" validate default
 
 check "render KEDA + ServiceMonitor + PrometheusRule values" render keda -f "$CHART/ci/keda-values.yaml"
 check "kubeconform strict, KEDA + ServiceMonitor + PrometheusRule values (CRDs skipped)" \
@@ -141,7 +147,9 @@ check "keda: PrometheusRule carries every alert of deploy/prometheus" \
   jq -e -n --slurpfile r "$WORK/keda.json" --slurpfile a "$WORK/alerts.json" \
   '[$r[] | select(.kind == "PrometheusRule") | .spec.groups[].rules[].alert] == [$a[0].groups[].rules[].alert] and ($a[0].groups | length) > 0' 
 
+check "vpcflow validate on the chart's pipeline file (KEDA values: kafka)" validate keda
 check "render HPA values" render hpa -f "$CHART/ci/hpa-values.yaml"
+check "vpcflow validate on the chart's pipeline file (HPA values: kinesis)" validate hpa
 check "kubeconform strict, HPA values" kc "$WORK/hpa.yaml"
 yaml_to_json "$WORK/hpa.yaml" >"$WORK/hpa.json"
 check "hpa: external lag-seconds metric, maxReplicas bounded by maxReplicas (4) below partitions" \

@@ -47,11 +47,20 @@ app.kubernetes.io/component: flow-log-pipeline
 {{- end -}}
 
 {{/*
-The pipeline file: values.pipeline with shutdown_timeout and
-telemetry.listen set from shutdownTimeoutSeconds and metricsPort.
+The pipeline file: values.pipeline (a string or a map) with
+shutdown_timeout and telemetry.listen set from shutdownTimeoutSeconds and
+metricsPort.
 */}}
 {{- define "vpcflow.pipeline" -}}
-{{- $p := deepCopy .Values.pipeline -}}
+{{- $p := dict -}}
+{{- if kindIs "string" .Values.pipeline -}}
+{{- $p = fromYaml .Values.pipeline -}}
+{{- if hasKey $p "Error" -}}{{- fail (printf "pipeline is not valid YAML: %s" (get $p "Error")) -}}{{- end -}}
+{{- else if kindIs "map" .Values.pipeline -}}
+{{- $p = deepCopy .Values.pipeline -}}
+{{- else -}}
+{{- fail "pipeline must be the pipeline file as a string or a map" -}}
+{{- end -}}
 {{- $tel := deepCopy (default (dict) $p.telemetry) -}}
 {{- $_ := set $tel "listen" (printf ":%d" (int .Values.metricsPort)) -}}
 {{- $_ := set $p "telemetry" $tel -}}
