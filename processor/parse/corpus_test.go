@@ -246,6 +246,11 @@ func TestFastPathMatchesGeneric(t *testing.T) {
 		strings.Replace(lineA, "172.31.16.139", "2001:db8::1", 1), strings.Replace(lineA, " 6 ", "  6 ", 1),
 		strings.Replace(lineA, "ACCEPT", "ACC\x00EPT", 1), strings.Replace(lineA, " 22 ", " 65536 ", 1),
 		strings.Replace(lineA, "eni-1235b8ca123456789", "eni-\xff\xfe", 1), lineA + " ",
+		"- - - - - - - - - - - - - -", "- - - - - - - - - - - - - - -", "2 1 eni-1 ::1 - 1 2 3 4 5 6 7 - -",
+		"2 1 eni-1 fe80::1%eth0 ::1 1 2 3 4 5 6 7 A B", "2 1 eni-1 ::1 ::2 -1 2 3 4 5 6 7 A B",
+		"2 1 eni-1 1.2.3.4 ::ffff:1.2.3.4 1 2 3 4 5 6 7 A -", "2 1 eni-1 1.2.3.4 1.2.3.4 1 2 3 4 5 6 7 A - ",
+		"2 1 eni-1 1.2.3.4 1.2.3.4 1 2 3 4 5 6 7 -- B", "2 1 eni-1 1.2.3.4 1.2.3.4 1 2 3 4 5 6 7 A",
+		"2 1 eni-1 01.2.3.4 1.2.3.4 1 2 3 4 5 6 7 A B", "2 1 eni-1 1.2.3.4 1.2.3.4 1 2 3 4 5 6 99999999999999999999 A B",
 	} {
 		lines = append(lines, []byte(s))
 	}

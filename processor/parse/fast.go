@@ -3,6 +3,7 @@ package parse
 import (
 	"encoding/binary"
 	"math/bits"
+	"net/netip"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -16,95 +17,173 @@ func parseDefaultFast(r *flowlog.Record, line []byte) bool {
 	if n > flowlog.MaxLineLen {
 		return false
 	}
-	i := 0
+	var (
+		i, j int
+		v    uint64
+	)
 	// version
-	v, j := digits(line, i)
-	if j == i || j-i > 3 || j >= n || line[j] != ' ' || v > 255 {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 3 || j >= n || line[j] != ' ' || v > 255 {
+			return false
+		}
+		r.Version = uint8(v)
+		r.SetSpan(flowlog.FVersion, i, j-i)
+		i = j + 1
 	}
-	r.Version = uint8(v)
-	r.SetSpan(flowlog.FVersion, i, j-i)
-	i = j + 1
 	// account-id, interface-id
-	if j = tokenEndFast(line, i); j <= i || j >= n || (j-i == 1 && line[i] == '-') {
+	if j = tokenEndFast(line, i); j <= i || j >= n {
 		return false
 	}
-	r.SetSpan(flowlog.FAccountID, i, j-i)
+	if j-i != 1 || line[i] != '-' {
+		r.SetSpan(flowlog.FAccountID, i, j-i)
+	}
 	i = j + 1
-	if j = tokenEndFast(line, i); j <= i || j >= n || (j-i == 1 && line[i] == '-') {
+	if j = tokenEndFast(line, i); j <= i || j >= n {
 		return false
 	}
-	r.SetSpan(flowlog.FInterfaceID, i, j-i)
+	if j-i != 1 || line[i] != '-' {
+		r.SetSpan(flowlog.FInterfaceID, i, j-i)
+	}
 	i = j + 1
 	// srcaddr, dstaddr
-	a, j, ok := scanIPv4(line, i)
-	if !ok || j >= n {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		a, e, ok := scanIPv4(line, i)
+		if !ok {
+			if a, e, ok = scanIPv6(line, i); !ok {
+				return false
+			}
+		}
+		if e >= n {
+			return false
+		}
+		r.SrcAddr = a
+		r.SetSpan(flowlog.FSrcAddr, i, e-i)
+		i = e + 1
 	}
-	r.SrcAddr = a
-	r.SetSpan(flowlog.FSrcAddr, i, j-i)
-	i = j + 1
-	if a, j, ok = scanIPv4(line, i); !ok || j >= n {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		a, e, ok := scanIPv4(line, i)
+		if !ok {
+			if a, e, ok = scanIPv6(line, i); !ok {
+				return false
+			}
+		}
+		if e >= n {
+			return false
+		}
+		r.DstAddr = a
+		r.SetSpan(flowlog.FDstAddr, i, e-i)
+		i = e + 1
 	}
-	r.DstAddr = a
-	r.SetSpan(flowlog.FDstAddr, i, j-i)
-	i = j + 1
 	// srcport, dstport, protocol
-	if v, j = digits(line, i); j == i || j-i > 5 || j >= n || line[j] != ' ' || v > 65535 {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 5 || j >= n || line[j] != ' ' || v > 65535 {
+			return false
+		}
+		r.SrcPort = uint16(v)
+		r.SetSpan(flowlog.FSrcPort, i, j-i)
+		i = j + 1
 	}
-	r.SrcPort = uint16(v)
-	r.SetSpan(flowlog.FSrcPort, i, j-i)
-	i = j + 1
-	if v, j = digits(line, i); j == i || j-i > 5 || j >= n || line[j] != ' ' || v > 65535 {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 5 || j >= n || line[j] != ' ' || v > 65535 {
+			return false
+		}
+		r.DstPort = uint16(v)
+		r.SetSpan(flowlog.FDstPort, i, j-i)
+		i = j + 1
 	}
-	r.DstPort = uint16(v)
-	r.SetSpan(flowlog.FDstPort, i, j-i)
-	i = j + 1
-	if v, j = digits(line, i); j == i || j-i > 3 || j >= n || line[j] != ' ' || v > 255 {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 3 || j >= n || line[j] != ' ' || v > 255 {
+			return false
+		}
+		r.Protocol = uint8(v)
+		r.SetSpan(flowlog.FProtocol, i, j-i)
+		i = j + 1
 	}
-	r.Protocol = uint8(v)
-	r.SetSpan(flowlog.FProtocol, i, j-i)
-	i = j + 1
 	// packets, bytes, start, end: up to 18 digits cannot overflow an int64
-	if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+			return false
+		}
+		r.Packets = v
+		r.SetSpan(flowlog.FPackets, i, j-i)
+		i = j + 1
 	}
-	r.Packets = v
-	r.SetSpan(flowlog.FPackets, i, j-i)
-	i = j + 1
-	if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+			return false
+		}
+		r.Bytes = v
+		r.SetSpan(flowlog.FBytes, i, j-i)
+		i = j + 1
 	}
-	r.Bytes = v
-	r.SetSpan(flowlog.FBytes, i, j-i)
-	i = j + 1
-	if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+			return false
+		}
+		r.Start = int64(v)
+		r.SetSpan(flowlog.FStart, i, j-i)
+		i = j + 1
 	}
-	r.Start = int64(v)
-	r.SetSpan(flowlog.FStart, i, j-i)
-	i = j + 1
-	if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
-		return false
+	if isDash(line, i) {
+		i += 2
+	} else {
+		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+			return false
+		}
+		r.End = int64(v)
+		r.SetSpan(flowlog.FEnd, i, j-i)
+		i = j + 1
 	}
-	r.End = int64(v)
-	r.SetSpan(flowlog.FEnd, i, j-i)
-	i = j + 1
 	// action, log-status (the last token ends the line)
-	if j = tokenEndFast(line, i); j <= i || j >= n || (j-i == 1 && line[i] == '-') {
+	if j = tokenEndFast(line, i); j <= i || j >= n {
 		return false
 	}
-	r.SetSpan(flowlog.FAction, i, j-i)
+	if j-i != 1 || line[i] != '-' {
+		r.SetSpan(flowlog.FAction, i, j-i)
+	}
 	i = j + 1
-	if j = tokenEndFast(line, i); j != n || j <= i || (j-i == 1 && line[i] == '-') {
+	if j = tokenEndFast(line, i); j != n || j <= i {
 		return false
 	}
-	r.SetSpan(flowlog.FLogStatus, i, j-i)
+	if j-i != 1 || line[i] != '-' {
+		r.SetSpan(flowlog.FLogStatus, i, j-i)
+	}
 	return true
+}
+
+// isDash reports whether line[i:] starts with a lone "-" followed by a
+// space.
+func isDash(line []byte, i int) bool {
+	return i+1 < len(line) && line[i] == '-' && line[i+1] == ' '
+}
+
+// scanIPv6 parses the address token at line[i:] with netip (IPv6, or
+// IPv4 forms scanIPv4 leaves to netip); ok is false for a bad token.
+func scanIPv6(line []byte, i int) (netip.Addr, int, bool) {
+	e := tokenEndFast(line, i)
+	if e <= i {
+		return netip.Addr{}, 0, false
+	}
+	a, ok := parseAddrSlow(line[i:e])
+	return a, e, ok
 }
 
 // digits parses the decimal digits at line[i:] and returns their value
