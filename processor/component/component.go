@@ -5,6 +5,7 @@ package component
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,4 +69,23 @@ type Readier interface {
 // while any returns an error.
 type Healther interface {
 	Healthy() error
+}
+
+// Register registers c on reg, or returns the identical collector that
+// another component of the same type registered before (several http sinks
+// or kafka sources in one process share their metric families and differ by
+// label). Any other registration error is appended to errs.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errs = append(*errs, err)
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // metrics holds the stage's collectors. Several flow_metrics stages may
@@ -25,32 +26,32 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	flowLabels := []string{"stage", "vpc_id", "action", "direction", "protocol"}
 	var problems []error
 	m := &metrics{
-		flows: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		flows: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flows_total",
 			Help: "Flow-log records seen by the flow_metrics stage, by VPC (top max_vpcs, the rest \"other\"), action, direction, protocol and log status.",
 		}, append(flowLabels, "log_status")), &problems),
-		packets: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		packets: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flow_packets_total",
 			Help: "Packets carried by the flows seen by the flow_metrics stage, by VPC, action, direction and protocol.",
 		}, flowLabels), &problems),
-		bytes: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		bytes: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flow_bytes_total",
 			Help: "Bytes carried by the flows seen by the flow_metrics stage, by VPC, action, direction and protocol.",
 		}, flowLabels), &problems),
-		nodata: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		nodata: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flow_nodata_total",
 			Help: "Records with log-status NODATA (no traffic on the interface during the aggregation interval), by VPC.",
 		}, []string{"stage", "vpc_id"}), &problems),
-		skipdata: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		skipdata: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flow_skipdata_total",
 			Help: "Records with log-status SKIPDATA (AWS skipped flow records during the aggregation interval), by VPC.",
 		}, []string{"stage", "vpc_id"}), &problems),
-		rejected: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		rejected: component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_flow_rejected_dstport_total",
 			Help: "Rejected flows by destination port (always_track_dstports plus the first max_rejected_dstports ports seen, the rest \"other\").",
 		}, []string{"stage", "dstport"}), &problems),
 	}
-	overflow := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	overflow := component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_flow_label_overflow_total",
 		Help: "Records whose vpc_id or dstport label was folded into \"other\" because max_vpcs or max_rejected_dstports was reached.",
 	}, []string{"stage", "label"}), &problems)
@@ -60,21 +61,4 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	m.vpcOverflow = overflow.WithLabelValues(stage, "vpc_id")
 	m.portOverflow = overflow.WithLabelValues(stage, "dstport")
 	return m, nil
-}
-
-// register registers c, or returns the identical collector registered
-// before by another flow_metrics stage.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs *[]error) T {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing
-		}
-	}
-	*errs = append(*errs, err)
-	return c
 }

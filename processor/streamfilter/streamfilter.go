@@ -52,12 +52,10 @@ func New(cfg Config, set component.Settings) (*Stage, error) {
 		Name: "vpcflow_log_stream_filter_dropped_total",
 		Help: "Records the log_stream_filter stage dropped, by reason: stream, group, no_stream.",
 	}, []string{"stage", "reason"})
-	if err := set.Registerer.Register(s.dropped); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, err
-		}
-		s.dropped = are.ExistingCollector.(*prometheus.CounterVec)
+	var errs []error
+	s.dropped = component.Register(set.Registerer, s.dropped, &errs)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	s.dropped = s.dropped.MustCurryWith(prometheus.Labels{"stage": set.ID})
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // metrics are the sink's collectors, labelled sink=<id>. Several http sinks
@@ -24,15 +25,15 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	var errs []error
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"sink"}, labels...))
-		return register(reg, c, &errs)
+		return component.Register(reg, c, &errs)
 	}
 	gauge := func(name, help string) prometheus.Gauge {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"sink"})
-		return register(reg, g, &errs).WithLabelValues(id)
+		return component.Register(reg, g, &errs).WithLabelValues(id)
 	}
 	hist := func(name, help string, buckets []float64) prometheus.Observer {
 		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, []string{"sink"})
-		return register(reg, h, &errs).WithLabelValues(id)
+		return component.Register(reg, h, &errs).WithLabelValues(id)
 	}
 	m := &metrics{
 		delivered: counter("vpcflow_sink_http_records_delivered_total",
@@ -54,19 +55,4 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		pendingSize: gauge("vpcflow_sink_http_pending_bytes", "Encoded bytes waiting to fill a request."),
 	}
 	return m, errors.Join(errs...)
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (another http sink on the same registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ex, ok := are.ExistingCollector.(C); ok {
-				return ex
-			}
-		}
-		*errs = append(*errs, err)
-	}
-	return c
 }

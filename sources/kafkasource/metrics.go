@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // metrics of one kafka source. Label values are bounded: source is the
@@ -54,14 +55,14 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		Help: "Consumer group events: assigned, revoked, lost.",
 	}, []string{"source", "event"})
 	var errs []error
-	lag = register(reg, lag, &errs)
-	age = register(reg, age, &errs)
-	assigned = register(reg, assigned, &errs)
-	decode = register(reg, decode, &errs)
-	fetchErrs = register(reg, fetchErrs, &errs)
-	nacks = register(reg, nacks, &errs)
-	commits = register(reg, commits, &errs)
-	rebalances = register(reg, rebalances, &errs)
+	lag = component.Register(reg, lag, &errs)
+	age = component.Register(reg, age, &errs)
+	assigned = component.Register(reg, assigned, &errs)
+	decode = component.Register(reg, decode, &errs)
+	fetchErrs = component.Register(reg, fetchErrs, &errs)
+	nacks = component.Register(reg, nacks, &errs)
+	commits = component.Register(reg, commits, &errs)
+	rebalances = component.Register(reg, rebalances, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -76,21 +77,6 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		commits:        commits.MustCurryWith(src),
 		rebalances:     rebalances.MustCurryWith(src),
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (several kafka sources in one process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errs = append(*errs, err)
-	}
-	return c
 }
 
 // forget removes the series of a partition this instance no longer owns.

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // metrics are the source's collectors; every series carries source=<id>.
@@ -83,15 +84,15 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source", "op"})
 
 	var errs []error
-	lag = register(reg, lag, &errs)
-	qm = register(reg, qm, &errs)
-	inFlight = register(reg, inFlight, &errs)
-	messages = register(reg, messages, &errs)
-	objects = register(reg, objects, &errs)
-	bytes = register(reg, bytes, &errs)
-	records = register(reg, records, &errs)
-	lines = register(reg, lines, &errs)
-	sqsErrors = register(reg, sqsErrors, &errs)
+	lag = component.Register(reg, lag, &errs)
+	qm = component.Register(reg, qm, &errs)
+	inFlight = component.Register(reg, inFlight, &errs)
+	messages = component.Register(reg, messages, &errs)
+	objects = component.Register(reg, objects, &errs)
+	bytes = component.Register(reg, bytes, &errs)
+	records = component.Register(reg, records, &errs)
+	lines = component.Register(reg, lines, &errs)
+	sqsErrors = component.Register(reg, sqsErrors, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -114,21 +115,4 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		m.objects.WithLabelValues(o)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector another
-// instance of this source registered before.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs *[]error) T {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing
-		}
-	}
-	*errs = append(*errs, err)
-	return c
 }
