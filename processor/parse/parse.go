@@ -225,16 +225,29 @@ func scanIPv4(line []byte, start int) (a netip.Addr, end int, ok bool) {
 	var b [4]byte
 	i := start
 	for k := range 4 {
-		s, v := i, 0
-		for i < len(line) {
-			d := line[i] - '0'
-			if d > 9 {
-				break
-			}
-			v = v*10 + int(d)
-			i++
+		if i >= len(line) {
+			return a, i, false
 		}
-		if nd := i - s; nd == 0 || nd > 3 || v > 255 || nd > 1 && line[s] == '0' {
+		d := line[i] - '0'
+		if d > 9 {
+			return a, i, false
+		}
+		v := uint(d)
+		i++
+		// A leading 0 stands alone: "01" fails on the separator check.
+		if d != 0 && i < len(line) {
+			if d = line[i] - '0'; d <= 9 {
+				v = v*10 + uint(d)
+				i++
+				if i < len(line) {
+					if d = line[i] - '0'; d <= 9 {
+						v = v*10 + uint(d)
+						i++
+					}
+				}
+			}
+		}
+		if v > 255 {
 			return a, i, false
 		}
 		b[k] = byte(v)

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -534,4 +535,28 @@ func bitString(s flowlog.FieldSet) string {
 		}
 	}
 	return string(b)
+}
+
+// FuzzScanIPv4 checks the hand-written IPv4 scanner against netip.
+func FuzzScanIPv4(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "255.255.255.255", "0.0.0.0", "01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5",
+		"1..2.3", "1.2.3.4 x", "10.0.0.1000", "::1", "", "1.2.3.04", "100.200.30.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok := []byte(s)
+		end := bytes.IndexByte(tok, ' ')
+		if end < 0 {
+			end = len(tok)
+		}
+		a, e, ok := scanIPv4(tok, 0)
+		want, err := netip.ParseAddr(s[:end])
+		wantOK := err == nil && want.Is4()
+		if ok != wantOK {
+			t.Fatalf("scanIPv4(%q) ok=%v, netip says %v (%v)", s, ok, wantOK, err)
+		}
+		if ok && (a != want || e != end) {
+			t.Fatalf("scanIPv4(%q) = %v end %d, want %v end %d", s, a, e, want, end)
+		}
+	})
 }
