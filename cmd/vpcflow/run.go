@@ -30,38 +30,38 @@ func configFlag(name string, args []string, stderr io.Writer) (string, error) {
 	return *path, nil
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	path, err := configFlag("validate", args, stderr)
+// loadConfig reads the file named by --config and checks it against the
+// known components; problems come back as one *processor.ConfigError.
+func loadConfig(cmd string, args []string, stderr io.Writer) (string, *processor.Config, error) {
+	path, err := configFlag(cmd, args, stderr)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	cfg, err := processor.LoadConfigFile(path)
 	if err != nil {
-		return err
+		return path, nil, err
 	}
 	if err := processor.Validate(cfg, factories()); err != nil {
 		if ce, ok := err.(*processor.ConfigError); ok {
 			ce.File = path
 		}
+		return path, nil, err
+	}
+	return path, cfg, nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	path, _, err := loadConfig("validate", args, stderr)
+	if err != nil {
 		return err
 	}
 	io.WriteString(stdout, path+": ok\n")
 	return nil
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	path, err := configFlag("run", args, stderr)
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	_, cfg, err := loadConfig("run", args, stderr)
 	if err != nil {
-		return err
-	}
-	cfg, err := processor.LoadConfigFile(path)
-	if err != nil {
-		return err
-	}
-	if err := processor.Validate(cfg, factories()); err != nil {
-		if ce, ok := err.(*processor.ConfigError); ok {
-			ce.File = path
-		}
 		return err
 	}
 	return runPipelineWith(ctx, cfg, stderr, nil)
