@@ -41,7 +41,7 @@ if [ "$quick" = 1 ]; then
 	s3_n="${S3_RECORDS:-300000}"; kin_n="${KINESIS_RECORDS:-100000}"; lat_secs="${LATENCY_SECONDS:-8}"
 else
 	file_n="${FILE_RECORDS:-5000000}"; kafka_n="${KAFKA_RECORDS:-2000000}"
-	s3_n="${S3_RECORDS:-1000000}"; kin_n="${KINESIS_RECORDS:-300000}"; lat_secs="${LATENCY_SECONDS:-20}"
+	s3_n="${S3_RECORDS:-1000000}"; kin_n="${KINESIS_RECORDS:-1000000}"; lat_secs="${LATENCY_SECONDS:-20}"
 fi
 scenarios=" ${SCENARIOS:-file kafka scale latency s3_sqs kinesis} "
 want() { [[ "$scenarios" == *" $1 "* ]]; }
@@ -379,7 +379,7 @@ if want kinesis; then
 		eval "$env_lines"
 		stream="vpcflow-bench-$(date +%s)"
 		if "$bin/kinesisload" -endpoint "$VPCFLOW_KINESIS_ENDPOINT" -stream "$stream" -shards 4 -records "$kin_n" \
-			-enis "$enis" -seed "$seed" >"$out/kinesis.out" 2>"$out/kinesis.log"; then
+			-enis "$enis" -seed "$seed" >"$out/kinesisload.out" 2>"$out/kinesisload.log"; then
 			cat >"$out/kinesis.yaml" <<YAML
 sources:
   flows:
@@ -414,7 +414,7 @@ YAML
 			report "kinesis (4 shards, CloudWatch Logs envelopes of 100 lines; kinesalite) -> same graph -> http, ENI cache warmed at start" "$got" "$first" "$last" "$steady" \
 				"first to last delivery; kinesalite (Node.js) shares the 2 cores" kinesis
 		else
-			echo "kinesis preload failed: $(tail -3 "$out/kinesis.log")" >&2
+			echo "kinesis preload failed: $(tail -3 "$out/kinesisload.log")" >&2
 			row "kinesis" "-" "-" "-" "-" "-" "not measured: preload into kinesalite failed"
 		fi
 	else
