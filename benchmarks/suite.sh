@@ -11,7 +11,7 @@
 #   peak RSS          largest resident set of a vpcflow process (/usr/bin/time %M)
 #   load              1-minute load average when the scenario ended (the box may be shared)
 #
-# and the p99 end-to-end latency of the Kafka pipeline at 80 % (and 25 %) of
+# and the p99 end-to-end latency of the Kafka pipeline at 80 % (and 50 %, 25 %) of
 # its measured maximum rate, loadgen producing live records:
 # vpcflow_pipeline_batch_latency_seconds (source
 # read -> acknowledgement) between two scrapes of /metrics, quantile as
@@ -25,7 +25,7 @@
 # whole estate at start, so that the figures are the steady state.
 #
 # Environment: BENCH_OUT (work directory, default /tmp/vpcflow-suite),
-# LATENCY_FRACTIONS (default "0.8 0.25": fractions of the warm 1-instance maximum),
+# LATENCY_FRACTIONS (default "0.8 0.5 0.25", at most 3: fractions of the warm 1-instance maximum),
 # SCENARIOS (space-separated subset of: file kafka scale latency s3_sqs kinesis),
 # KAFKA_RECORDS, FILE_RECORDS, S3_RECORDS, KINESIS_RECORDS, LATENCY_SECONDS.
 # Ports used on 127.0.0.1: 19092 (Kafka), 19380 (intake), 19381 (EC2),
@@ -319,7 +319,7 @@ if want latency; then
 	echo "| fraction of 1-instance max | target | produced | delivered (window) | batches | p50 s | p90 s | p99 s | load (1 min) |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	i=0
-	for frac in ${LATENCY_FRACTIONS:-0.8 0.25}; do
+	for frac in ${LATENCY_FRACTIONS:-0.8 0.5 0.25}; do
 		i=$((i + 1))
 		measure_latency "$frac" "$i"
 	done
