@@ -76,17 +76,26 @@ func table(cidrs []string) *bart.Lite {
 // Process removes the records a rule drops, keeping the order of the rest.
 func (s *Stage) Process(_ context.Context, b *flowlog.Batch) error {
 	var dropped [numRules]int
-	out := 0
+	// Kept records move down in runs (one copy per run, not per record),
+	// keeping their order.
+	out, run := 0, 0 // run: start of the kept records not yet moved
 	for i := range b.Records {
-		r := &b.Records[i]
-		if rule := s.Match(r); rule != keep {
+		if rule := s.Match(&b.Records[i]); rule != keep {
 			dropped[rule]++
-			continue
+			if run < i {
+				if out != run {
+					copy(b.Records[out:], b.Records[run:i])
+				}
+				out += i - run
+			}
+			run = i + 1
 		}
-		if out != i {
-			b.Records[out] = *r
+	}
+	if n := len(b.Records); run < n {
+		if out != run {
+			copy(b.Records[out:], b.Records[run:n])
 		}
-		out++
+		out += n - run
 	}
 	clear(b.Records[out:])
 	b.Records = b.Records[:out]
