@@ -57,6 +57,10 @@ type Source struct {
 	wg     sync.WaitGroup
 
 	ready     atomic.Bool
+	// failingSince is when fetches started failing without a fetch that
+	// succeeded since (unix nanos, 0 when healthy); see Healthy.
+	failingSince atomic.Int64
+	lastFetchErr atomic.Pointer[string]
 	closeOnce sync.Once
 	closeErr  error
 
@@ -145,6 +149,28 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 // own no partition when the group has more members than partitions).
 func (s *Source) Ready() bool { return s.ready.Load() }
 
+// unhealthyAfter is how long fetches may fail without one succeeding
+// before Healthy reports the source as stuck.
+const unhealthyAfter = 2 * time.Minute
+
+// Healthy reports an error once every fetch has failed for longer than
+// two minutes (brokers unreachable, authorization lost); the engine's
+// /healthz then fails.
+func (s *Source) Healthy() error {
+	since := s.failingSince.Load()
+	if since == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, since)); d > unhealthyAfter {
+		msg := ""
+		if p := s.lastFetchErr.Load(); p != nil {
+			msg = *p
+		}
+		return fmt.Errorf("kafka fetches failing for %s: %s", d.Round(time.Second), msg)
+	}
+	return nil
+}
+
 // Read returns the next batch: the records of one chunk of one partition,
 // in offset order. It polls Kafka when no decoded batch is pending.
 func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
@@ -187,13 +213,22 @@ func (s *Source) poll(ctx context.Context) error {
 	stop()
 	cancel()
 	defer s.cl.AllowRebalance()
+	failed := false
 	fetches.EachError(func(topic string, part int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
+		failed = true
+		msg := fmt.Sprintf("%s/%d: %v", topic, part, err)
+		s.lastFetchErr.Store(&msg)
 		s.met.fetchErrors.Inc()
 		s.log.Warn("kafka fetch error", "topic", topic, "partition", part, "error", err)
 	})
+	if failed {
+		s.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+	} else if fetches.NumRecords() > 0 || ctx.Err() == nil {
+		s.failingSince.Store(0)
+	}
 	// Records polled are always queued, even when ctx ended meanwhile: the
 	// client's position has moved past them, so skipping them here would let
 	// later batches commit over them.
