@@ -56,13 +56,13 @@ type Source struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	ready     atomic.Bool
+	ready atomic.Bool
 	// failingSince is when fetches started failing without a fetch that
 	// succeeded since (unix nanos, 0 when healthy); see Healthy.
 	failingSince atomic.Int64
 	lastFetchErr atomic.Pointer[string]
-	closeOnce sync.Once
-	closeErr  error
+	closeOnce    sync.Once
+	closeErr     error
 
 	mu      sync.Mutex
 	parts   map[tp]*partition // partitions owned now
