@@ -135,7 +135,7 @@ func parseDefaultFast(r *flowlog.Record, line []byte) bool {
 	if isDash(line, i) {
 		i += 2
 	} else {
-		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+		if v, j = digitsLong(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
 			return false
 		}
 		r.Start = int64(v)
@@ -145,7 +145,7 @@ func parseDefaultFast(r *flowlog.Record, line []byte) bool {
 	if isDash(line, i) {
 		i += 2
 	} else {
-		if v, j = digits(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
+		if v, j = digitsLong(line, i); j == i || j-i > 18 || j >= n || line[j] != ' ' {
 			return false
 		}
 		r.End = int64(v)
@@ -192,6 +192,31 @@ func scanIPv6(line []byte, i int) (netip.Addr, int, bool) {
 func digits(line []byte, i int) (uint64, int) {
 	var v uint64
 	for ; i < len(line); i++ {
+		d := line[i] - '0'
+		if d > 9 {
+			break
+		}
+		v = v*10 + uint64(d)
+	}
+	return v, i
+}
+
+// digitsLong is digits for fields that usually hold ten digits or more
+// (Unix timestamps): eight digits are converted at once when they are all
+// there. The result equals digits', modulo 2^64.
+func digitsLong(line []byte, i int) (uint64, int) {
+	if i+8 > len(line) {
+		return digits(line, i)
+	}
+	x := binary.LittleEndian.Uint64(line[i:])
+	if (x&0xF0F0F0F0F0F0F0F0)|(((x+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) != 0x3333333333333333 {
+		return digits(line, i)
+	}
+	x = (x & 0x0F0F0F0F0F0F0F0F) * 2561 >> 8
+	x = (x & 0x00FF00FF00FF00FF) * 6553601 >> 16
+	x = (x & 0x0000FFFF0000FFFF) * 42949672960001 >> 32
+	v := x
+	for i += 8; i < len(line); i++ {
 		d := line[i] - '0'
 		if d > 9 {
 			break

@@ -560,3 +560,18 @@ func FuzzScanIPv4(f *testing.F) {
 		}
 	})
 }
+
+func TestDigitsLongMatchesDigits(t *testing.T) {
+	for _, in := range []string{
+		"1418530010 ", "1418530010", "14185300", "1418530", "12345678901234567890123 ", "99999999x", "0000000012 ",
+		"1234567a9", "", "-", "18446744073709551615 ", "123456789012345678901234567890",
+	} {
+		for start := 0; start <= min(2, len(in)); start++ {
+			v1, e1 := digits([]byte(in), start)
+			v2, e2 := digitsLong([]byte(in), start)
+			if v1 != v2 || e1 != e2 {
+				t.Errorf("%q@%d: digits = %d,%d; digitsLong = %d,%d", in, start, v1, e1, v2, e2)
+			}
+		}
+	}
+}
