@@ -98,11 +98,29 @@ func splitJoined(err error) []error {
 	return []error{err}
 }
 
+// decodeSection decodes the components of one section ("source",
+// "stage", "sink") with their factories' configs.
+func decodeSection[F any](kind string, comps map[string]ComponentConfig, facs map[string]F, newCfg func(F) func() any, cerr *ConfigError) map[string]any {
+	out := map[string]any{}
+	for _, id := range sortedKeys(comps) {
+		cc := comps[id]
+		fac, ok := facs[cc.Type]
+		if !ok {
+			if cc.Type != "" {
+				cerr.add("%ss.%s: type: unknown %s type %q (known: %s)", kind, id, kind, cc.Type, typeNames(facs))
+			}
+			continue
+		}
+		out[id] = decodeComponent(fmt.Sprintf("%ss.%s (%s)", kind, id, cc.Type), cc, newCfg(fac), cerr)
+	}
+	return out
+}
+
 // check validates the whole config against the factories and returns the
 // decoded graph, or a *ConfigError listing every problem.
 func check(cfg *Config, f Factories) (*graph, error) {
 	cerr := &ConfigError{Problems: append([]string(nil), cfg.problems...)}
-	g := &graph{cfg: cfg, srcCfg: map[string]any{}, stageCfg: map[string]any{}, sinkCfg: map[string]any{}, consumers: map[string][]string{}}
+	g := &graph{cfg: cfg, consumers: map[string][]string{}}
 	kind := map[string]string{}
 	for _, sec := range []struct {
 		name string
@@ -122,41 +140,11 @@ func check(cfg *Config, f Factories) (*graph, error) {
 	if len(cfg.Sinks) == 0 {
 		cerr.add("sinks: at least one sink is needed")
 	}
-	for _, id := range sortedKeys(cfg.Sources) {
-		cc := cfg.Sources[id]
-		where := fmt.Sprintf("sources.%s (%s)", id, cc.Type)
-		fac, ok := f.Sources[cc.Type]
-		if !ok {
-			if cc.Type != "" {
-				cerr.add("sources.%s: type: unknown source type %q (known: %s)", id, cc.Type, typeNames(f.Sources))
-			}
-			continue
-		}
-		g.srcCfg[id] = decodeComponent(where, cc, fac.NewDefaultConfig, cerr)
-	}
-	for _, id := range sortedKeys(cfg.Stages) {
-		cc := cfg.Stages[id]
-		where := fmt.Sprintf("stages.%s (%s)", id, cc.Type)
-		fac, ok := f.Stages[cc.Type]
-		if !ok {
-			if cc.Type != "" {
-				cerr.add("stages.%s: type: unknown stage type %q (known: %s)", id, cc.Type, typeNames(f.Stages))
-			}
-			continue
-		}
-		g.stageCfg[id] = decodeComponent(where, cc, fac.NewDefaultConfig, cerr)
-	}
+	g.srcCfg = decodeSection("source", cfg.Sources, f.Sources, func(x sources.Factory) func() any { return x.NewDefaultConfig }, cerr)
+	g.stageCfg = decodeSection("stage", cfg.Stages, f.Stages, func(x StageFactory) func() any { return x.NewDefaultConfig }, cerr)
+	g.sinkCfg = decodeSection("sink", cfg.Sinks, f.Sinks, func(x sinks.Factory) func() any { return x.NewDefaultConfig }, cerr)
 	for _, id := range sortedKeys(cfg.Sinks) {
 		cc := cfg.Sinks[id]
-		where := fmt.Sprintf("sinks.%s (%s)", id, cc.Type)
-		fac, ok := f.Sinks[cc.Type]
-		if !ok {
-			if cc.Type != "" {
-				cerr.add("sinks.%s: type: unknown sink type %q (known: %s)", id, cc.Type, typeNames(f.Sinks))
-			}
-			continue
-		}
-		g.sinkCfg[id] = decodeComponent(where, cc, fac.NewDefaultConfig, cerr)
 		if dl := cc.DeadLetter; dl != "" {
 			switch {
 			case dl == id:
