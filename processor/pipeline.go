@@ -53,6 +53,9 @@ type Pipeline struct {
 
 type sourceNode struct {
 	id   string
+	span string // span name, "batch <id>"
+	ok   prometheus.Counter
+	nack prometheus.Counter
 	src  sources.Source
 	root *planNode
 	done atomic.Bool
@@ -60,6 +63,7 @@ type sourceNode struct {
 
 type stageNode struct {
 	id    string
+	span  string // span name, "stage <id>"
 	stage Stage
 	in    prometheus.Counter
 	out   prometheus.Counter
@@ -70,6 +74,7 @@ type stageNode struct {
 
 type sinkNode struct {
 	id         string
+	span       string // span name, "sink <id>"
 	sink       sinks.Sink
 	deadLetter *sinkNode
 	ordered    bool
@@ -159,7 +164,7 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 			return fail(fmt.Errorf("sinks.%s (%s): %w", id, cc.Type, err))
 		}
 		sn := &sinkNode{
-			id: id, sink: s,
+			id: id, sink: s, span: "sink " + id,
 			delivered: m.sinkDelivered.WithLabelValues(id),
 			failed:    m.sinkFailed.WithLabelValues(id),
 			dead:      m.sinkDeadLettered.WithLabelValues(id),
@@ -186,7 +191,7 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 			return fail(fmt.Errorf("stages.%s (%s): %w", id, cc.Type, err))
 		}
 		p.stages[id] = &stageNode{
-			id: id, stage: st,
+			id: id, stage: st, span: "stage " + id,
 			in:   m.stageIn.WithLabelValues(id),
 			out:  m.stageOut.WithLabelValues(id),
 			drop: m.stageDropped.WithLabelValues(id),
@@ -200,7 +205,8 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 		if err != nil {
 			return fail(fmt.Errorf("sources.%s (%s): %w", id, cc.Type, err))
 		}
-		sn := &sourceNode{id: id, src: src}
+		sn := &sourceNode{id: id, src: src, span: "batch " + id,
+			ok: m.acks.WithLabelValues(id, "ok"), nack: m.acks.WithLabelValues(id, "nack")}
 		sn.root = p.plan(id, nil, g)
 		p.sources = append(p.sources, sn)
 	}
@@ -426,10 +432,6 @@ func (t *tracker) done(err error) {
 	if e := t.err.Load(); e != nil {
 		ackErr = *e
 	}
-	outcome := "ok"
-	if ackErr != nil {
-		outcome = "nack"
-	}
 	if t.ack != nil {
 		if err := t.ack(context.Background(), ackErr); err != nil {
 			t.p.log.Warn("acknowledgement failed", "source", t.src.id, "error", err)
@@ -441,7 +443,11 @@ func (t *tracker) done(err error) {
 		}
 		t.span.End()
 	}
-	t.p.m.acks.WithLabelValues(t.src.id, outcome).Inc()
+	if ackErr != nil {
+		t.src.nack.Inc()
+	} else {
+		t.src.ok.Inc()
+	}
 	t.p.m.latency.Observe(time.Since(t.read).Seconds())
 	t.p.m.inFlight.Dec()
 	<-t.p.sem
@@ -450,7 +456,7 @@ func (t *tracker) done(err error) {
 
 func (p *Pipeline) process(ctx context.Context, j *job) {
 	b := j.b
-	sctx, span := p.tracer.Start(ctx, "batch "+j.src.id,
+	sctx, span := p.tracer.Start(ctx, j.src.span,
 		trace.WithLinks(trace.Link{SpanContext: b.Span}),
 		trace.WithAttributes(attribute.String("vpcflow.source", j.src.id), attribute.String("vpcflow.partition", b.Partition),
 			attribute.Int("vpcflow.records", len(b.Records))))
@@ -472,7 +478,7 @@ func (p *Pipeline) walk(ctx context.Context, j *job, n *planNode, b *flowlog.Bat
 	if st := n.stage; st != nil {
 		in := len(b.Records)
 		b.Failed = b.Failed[:0]
-		sctx, span := p.tracer.Start(ctx, "stage "+st.id)
+		sctx, span := p.tracer.Start(ctx, st.span)
 		start := time.Now()
 		err := st.stage.Process(sctx, b)
 		st.dur.Observe(time.Since(start).Seconds())
@@ -544,7 +550,7 @@ func batchLen(b *flowlog.Batch) int {
 
 func (p *Pipeline) write(ctx context.Context, s *sinkNode, b *flowlog.Batch, t *tracker) {
 	start := time.Now()
-	sctx, span := p.tracer.Start(ctx, "sink "+s.id, trace.WithAttributes(attribute.Int("vpcflow.records", batchLen(b))))
+	sctx, span := p.tracer.Start(ctx, s.span, trace.WithAttributes(attribute.Int("vpcflow.records", batchLen(b))))
 	err := p.writeRetrying(sctx, s, b)
 	n := float64(batchLen(b))
 	switch {

@@ -323,11 +323,11 @@ func (s *Source) skipLongLine(in *input, b *flowlog.Batch, head []byte) {
 	raw := append([]byte(nil), head[:min(len(head), 256)]...)
 	b.Fail(s.set.ID, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", in.name, in.line, s.cfg.MaxLineBytes), raw, in.origin)
 	for {
-		line, err := in.br.ReadSlice('\n')
+		_, err := in.br.ReadSlice('\n')
 		if err != bufio.ErrBufferFull {
-			if err != nil && err != io.EOF {
-				_ = line
-			}
+			// A read error (or the end of the input) met while skipping is
+			// reported by the next fill, like any other.
+			in.err = err
 			return
 		}
 	}
