@@ -126,3 +126,56 @@ func TestKeyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// parseIDSlow is the digit-by-digit reference for parseID.
+func parseIDSlow(b []byte) (uint64, uint32, bool) {
+	if len(b) < 5 || len(b) > 4+maxIDDigits || string(b[:4]) != "eni-" {
+		return 0, 0, false
+	}
+	d := b[4:]
+	var lo uint64
+	var top uint32
+	for i, c := range d {
+		v := unhex[c]
+		if v > 15 {
+			return 0, 0, false
+		}
+		if i == 0 && len(d) == maxIDDigits {
+			top = uint32(v)
+			continue
+		}
+		lo = lo<<4 | uint64(v)
+	}
+	return lo, uint32(len(d)) | top<<8, true
+}
+
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{"eni-0123456789abcdef0", "eni-8F8F8F8F", "eni-1", "eni-0123456789abcdeg0", "eni-0123456789abcdef/", "eni-:a", "eni-\x80\x80\x80\x80\x80\x80\x80\x80", "eni-GGGGGGGG", "eni-``````````````````"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lo, hi, ok := parseID(b)
+		wlo, whi, wok := parseIDSlow(b)
+		if lo != wlo || hi != whi || ok != wok {
+			t.Fatalf("parseID(%q) = %x %x %v, want %x %x %v", b, lo, hi, ok, wlo, whi, wok)
+		}
+	})
+}
+
+// TestParseIDEveryByte puts every byte value at every digit position of
+// both fast-path lengths and compares with the reference.
+func TestParseIDEveryByte(t *testing.T) {
+	for _, base := range []string{"eni-0123456789abcdef0", "eni-89ABCDEF"} {
+		for pos := 4; pos < len(base); pos++ {
+			for c := range 256 {
+				b := []byte(base)
+				b[pos] = byte(c)
+				lo, hi, ok := parseID(b)
+				wlo, whi, wok := parseIDSlow(b)
+				if lo != wlo || hi != whi || ok != wok {
+					t.Fatalf("parseID(%q) = %x %x %v, want %x %x %v", b, lo, hi, ok, wlo, whi, wok)
+				}
+			}
+		}
+	}
+}

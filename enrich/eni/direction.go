@@ -26,19 +26,26 @@ var (
 //     private IPv4, IPv6), outbound when srcaddr is.
 //  5. otherwise unknown: no direction is guessed.
 func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlog.Direction {
-	if st := r.Text(flowlog.FLogStatus); st != nil && (bytes.Equal(st, nodata) || bytes.Equal(st, skipdata)) {
+	if st := r.Text(flowlog.FLogStatus); len(st) >= len(nodata) && (bytes.Equal(st, nodata) || bytes.Equal(st, skipdata)) {
 		return flowlog.DirUnknown
 	}
 	var srcMine, dstMine bool
 	if ent != nil && ent.eni != nil {
-		src, srcOK := r.Addr(flowlog.FSrcAddr)
-		dst, dstOK := r.Addr(flowlog.FDstAddr)
-		srcMine = srcOK && ent.has(src)
-		dstMine = dstOK && ent.has(dst)
+		// Absent addresses are the zero Addr, which no interface has.
+		src, dst := r.SrcAddr, r.DstAddr
+		var src4, dst4 uint32
+		if src.Is4() {
+			src4 = v4(src)
+		}
+		if dst.Is4() {
+			dst4 = v4(dst)
+		}
+		srcMine = ent.has(src, src4)
+		dstMine = ent.has(dst, dst4)
 		switch {
 		case srcMine && dstMine,
-			srcMine && dstOK && ent.peer(dst, now),
-			dstMine && srcOK && ent.peer(src, now):
+			srcMine && dst.IsValid() && ent.peer(dst, dst4, now),
+			dstMine && src.IsValid() && ent.peer(src, src4, now):
 			return flowlog.DirInternal
 		}
 	}

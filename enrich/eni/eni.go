@@ -127,19 +127,15 @@ type touchKey struct {
 	negative bool
 }
 
-// memo remembers the previous record's key: records of one interface tend
-// to come together (a CloudWatch Logs stream is one interface).
+// memo remembers the account and region of the previous record: they
+// rarely change within a batch.
 type memo struct {
-	id, acct, region []byte
-	origin           *flowlog.Origin
-	k                key
-	ok               bool
-	reason           string
-	// the account and region parts, reused while their text repeats
-	acctOK, regionOK bool
-	account          uint64
-	regionID         uint32
-	regionValid      bool
+	acct, region []byte
+	origin       *flowlog.Origin
+	valid        bool
+	account      uint64
+	regionID     uint32
+	regionValid  bool
 }
 
 // Process enriches every record of b in place and sets its direction. No
@@ -254,47 +250,39 @@ func (s *Stage) putScratch(sc *scratch) {
 // its input's; region from the record's region, else its input's, else the
 // stage's. ok is false (with the reason) when r cannot be looked up.
 func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, bool, string) {
-	id := r.Text(flowlog.FInterfaceID)
+	lo, hi, ok := parseID(r.Text(flowlog.FInterfaceID))
+	if !ok {
+		return key{}, false, reasonNoInterface
+	}
 	acct := r.Text(flowlog.FAccountID)
 	reg := r.Text(flowlog.FRegion)
-	if mm.origin == r.Origin && mm.id != nil && bytes.Equal(id, mm.id) && bytes.Equal(acct, mm.acct) && bytes.Equal(reg, mm.region) {
-		return mm.k, mm.ok, mm.reason
+	if !mm.valid || mm.origin != r.Origin || !bytes.Equal(acct, mm.acct) || !bytes.Equal(reg, mm.region) {
+		s.originOf(r, acct, reg, mm)
 	}
-	sameOrigin := mm.origin == r.Origin
-	if !(mm.acctOK && sameOrigin && bytes.Equal(acct, mm.acct)) {
-		mm.account, mm.acctOK = 0, true
-		if acct != nil {
-			mm.account = parseAccount(acct)
-		} else if r.Origin != nil && r.Origin.Account != "" {
-			mm.account = parseAccount([]byte(r.Origin.Account))
-		}
+	if !mm.regionValid || mm.regionID == 0 {
+		return key{}, false, reasonNoRegion
 	}
-	if !(mm.regionOK && sameOrigin && bytes.Equal(reg, mm.region)) {
-		mm.regionOK = true
-		switch {
-		case reg != nil:
-			mm.regionID, mm.regionValid = s.regions.id(reg)
-		case r.Origin != nil && r.Origin.Region != "":
-			mm.regionID, mm.regionValid = s.regions.idString(r.Origin.Region)
-		default:
-			mm.regionID, mm.regionValid = s.defRegion, s.defRegion != 0
-		}
+	return mkKey(mm.account, lo, hi, mm.regionID), true, ""
+}
+
+// originOf fills mm with the account and region of r, whose account-id and
+// region texts are acct and reg.
+func (s *Stage) originOf(r *flowlog.Record, acct, reg []byte, mm *memo) {
+	mm.valid, mm.origin, mm.acct, mm.region = true, r.Origin, acct, reg
+	mm.account = 0
+	if acct != nil {
+		mm.account = parseAccount(acct)
+	} else if r.Origin != nil && r.Origin.Account != "" {
+		mm.account = parseAccount([]byte(r.Origin.Account))
 	}
-	mm.id, mm.acct, mm.region, mm.origin = id, acct, reg, r.Origin
-	if mm.id == nil {
-		mm.id = []byte{} // absent: memoize too
-	}
-	mm.k, mm.ok, mm.reason = key{}, false, reasonNoInterface
-	lo, hi, ok := parseID(id)
 	switch {
-	case !ok:
-	case !mm.regionValid || mm.regionID == 0:
-		mm.reason = reasonNoRegion
+	case reg != nil:
+		mm.regionID, mm.regionValid = s.regions.id(reg)
+	case r.Origin != nil && r.Origin.Region != "":
+		mm.regionID, mm.regionValid = s.regions.idString(r.Origin.Region)
 	default:
-		mm.k = mkKey(mm.account, lo, hi, mm.regionID)
-		mm.ok, mm.reason = true, ""
+		mm.regionID, mm.regionValid = s.defRegion, s.defRegion != 0
 	}
-	return mm.k, mm.ok, mm.reason
 }
 
 // resolve looks up the batch's misses and waits for them at most max_wait.

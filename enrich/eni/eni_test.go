@@ -459,7 +459,7 @@ func TestCacheSizeBound(t *testing.T) {
 	e.stage.store.mu.RLock()
 	n, idx := len(e.stage.store.entries), 0
 	for _, sn := range e.stage.store.subnets {
-		idx += len(sn.addrs)
+		idx += sn.len()
 	}
 	e.stage.store.mu.RUnlock()
 	if p != 10 || n != 10 || idx != 10*2+3 { // 2 addresses each, 3 of 10 with a secondary (i%4==0: 20,24,28)

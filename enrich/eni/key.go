@@ -1,6 +1,7 @@
 package eni
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,21 +29,30 @@ func (k key) idHi() uint32    { return uint32(k.meta >> 48) }
 
 const maxIDDigits = 17 // eni-0123456789abcdef0
 
-// parseID reads "eni-" followed by 1 to 17 hex digits.
+// parseID reads "eni-" followed by 1 to 17 hex digits. The two lengths
+// AWS issues (17 digits, 8 for old interfaces) take eight digits at a
+// time; others go digit by digit.
 func parseID(b []byte) (lo uint64, hi uint32, ok bool) {
 	if len(b) < 5 || len(b) > 4+maxIDDigits || b[0] != 'e' || b[1] != 'n' || b[2] != 'i' || b[3] != '-' {
 		return 0, 0, false
 	}
 	d := b[4:]
 	n := len(d)
-	var top uint32
-	if n == maxIDDigits {
-		v := unhex[d[0]]
-		if v > 15 {
+	switch n {
+	case maxIDDigits:
+		top := unhex[d[0]]
+		h, okh := hex8(binary.LittleEndian.Uint64(d[1:9]))
+		l, okl := hex8(binary.LittleEndian.Uint64(d[9:17]))
+		if top > 15 || !okh || !okl {
 			return 0, 0, false
 		}
-		top = uint32(v)
-		d = d[1:]
+		return h<<32 | l, uint32(n) | uint32(top)<<8, true
+	case 8:
+		l, ok := hex8(binary.LittleEndian.Uint64(d))
+		if !ok {
+			return 0, 0, false
+		}
+		return l, uint32(n), true
 	}
 	for _, c := range d {
 		v := unhex[c]
@@ -51,7 +61,32 @@ func parseID(b []byte) (lo uint64, hi uint32, ok bool) {
 		}
 		lo = lo<<4 | uint64(v)
 	}
-	return lo, uint32(n) | top<<8, true
+	return lo, uint32(n), true
+}
+
+// hex8 converts eight hex digits, loaded little-endian (the first digit in
+// the low byte), to their value; ok is false when one is not a hex digit.
+func hex8(x uint64) (uint64, bool) {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	// Every byte below 0x80, then in '0'..'9' or, case folded, 'a'..'f'.
+	// x + (0x80-lo)*ones sets a byte's high bit when it is >= lo, x +
+	// (0x7f-hi)*ones when it is > hi; bytes below 0x80 do not carry.
+	y := x | 0x20*ones
+	digit := (x + (0x80-'0')*ones) &^ (x + (0x7f-'9')*ones)
+	alpha := (y + (0x80-'a')*ones) &^ (y + (0x7f-'f')*ones)
+	if x&high != 0 || (digit|alpha)&high != high {
+		return 0, false
+	}
+	// '0'..'9' → 0..9; 'a'..'f' and 'A'..'F' (bit 6 set) → 1..6 + 9.
+	v := x&(0x0f*ones) + (x>>6&ones)*9
+	// Gather the nibbles, first digit most significant.
+	v = (v<<4 | v>>8) & 0x00ff00ff00ff00ff
+	v = (v<<8 | v>>16) & 0x0000ffff0000ffff
+	v = (v<<16 | v>>32) & 0xffffffff
+	return v, true
 }
 
 var unhex = func() (t [256]uint8) {

@@ -55,10 +55,10 @@ func newEntry(e *flowlog.ENI, expires int64) *entry {
 	return ent
 }
 
-// has reports whether a is one of the interface's addresses.
-func (ent *entry) has(a netip.Addr) bool {
+// has reports whether a is one of the interface's addresses; x is a's
+// value when a is IPv4.
+func (ent *entry) has(a netip.Addr, x uint32) bool {
 	if a.Is4() && ent.all4 {
-		x := v4(a)
 		for _, y := range ent.v4[:ent.nv4] {
 			if x == y {
 				return true
@@ -70,31 +70,61 @@ func (ent *entry) has(a netip.Addr) bool {
 }
 
 // subnet indexes the addresses of the cached interfaces of one subnet, to
-// tell whether the peer of a flow is an interface of the same subnet. lo4
-// and hi4 bound its IPv4 addresses (they only widen), so that the common
+// tell whether the peer of a flow is an interface of the same subnet. IPv4
+// addresses are keyed by their value (a cheaper map than one keyed by
+// netip.Addr); lo4 and hi4 bound them (they only widen), so that the common
 // case, a peer outside the subnet, is decided without a map look-up.
 type subnet struct {
-	addrs    map[netip.Addr]*entry
+	addrs4   map[uint32]*entry
+	addrs6   map[netip.Addr]*entry
 	lo4, hi4 uint32
 }
+
+func (sn *subnet) get(a netip.Addr) *entry {
+	if a.Is4() {
+		return sn.addrs4[v4(a)]
+	}
+	return sn.addrs6[a]
+}
+
+func (sn *subnet) set(a netip.Addr, ent *entry) {
+	if a.Is4() {
+		sn.addrs4[v4(a)] = ent
+	} else {
+		sn.addrs6[a] = ent
+	}
+}
+
+func (sn *subnet) remove(a netip.Addr) {
+	if a.Is4() {
+		delete(sn.addrs4, v4(a))
+	} else {
+		delete(sn.addrs6, a)
+	}
+}
+
+func (sn *subnet) len() int { return len(sn.addrs4) + len(sn.addrs6) }
 
 func v4(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// peer reports whether a is an address of a live interface of ent's
-// subnet. The caller holds store.mu (read).
-func (ent *entry) peer(a netip.Addr, now int64) bool {
+// peer reports whether a (x: its value when IPv4) is an address of a live
+// interface of ent's subnet. The caller holds store.mu (read).
+func (ent *entry) peer(a netip.Addr, x uint32, now int64) bool {
 	if ent.subnet == nil {
 		return false
 	}
+	var p *entry
 	if a.Is4() {
-		if x := v4(a); x < ent.lo4 || x > ent.hi4 {
+		if x < ent.lo4 || x > ent.hi4 {
 			return false
 		}
+		p = ent.subnet.addrs4[x]
+	} else {
+		p = ent.subnet.addrs6[a]
 	}
-	p := ent.subnet.addrs[a]
 	return p != nil && p.expires >= now
 }
 
@@ -240,20 +270,23 @@ func (s *store) index(ent *entry) {
 	}
 	sn := s.subnets[ent.eni.SubnetID]
 	if sn == nil {
-		sn = &subnet{addrs: map[netip.Addr]*entry{}, lo4: ^uint32(0)}
+		sn = &subnet{addrs4: map[uint32]*entry{}, addrs6: map[netip.Addr]*entry{}, lo4: ^uint32(0)}
 		s.subnets[ent.eni.SubnetID] = sn
 	}
 	ent.subnet = sn
 	lo, hi := sn.lo4, sn.hi4
 	for _, a := range ent.eni.Addresses {
-		sn.addrs[a] = ent
+		sn.set(a, ent)
 		if a.Is4() {
 			sn.lo4, sn.hi4 = min(sn.lo4, v4(a)), max(sn.hi4, v4(a))
 		}
 	}
 	ent.lo4, ent.hi4 = sn.lo4, sn.hi4
 	if sn.lo4 != lo || sn.hi4 != hi {
-		for _, e := range sn.addrs {
+		for _, e := range sn.addrs4 {
+			e.lo4, e.hi4 = sn.lo4, sn.hi4
+		}
+		for _, e := range sn.addrs6 {
 			e.lo4, e.hi4 = sn.lo4, sn.hi4
 		}
 	}
@@ -267,11 +300,11 @@ func (s *store) unindex(ent *entry) {
 		return
 	}
 	for _, a := range ent.eni.Addresses {
-		if sn.addrs[a] == ent {
-			delete(sn.addrs, a)
+		if sn.get(a) == ent {
+			sn.remove(a)
 		}
 	}
-	if len(sn.addrs) == 0 && s.subnets[ent.eni.SubnetID] == sn {
+	if sn.len() == 0 && s.subnets[ent.eni.SubnetID] == sn {
 		delete(s.subnets, ent.eni.SubnetID)
 	}
 }
