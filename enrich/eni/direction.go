@@ -1,17 +1,9 @@
 package eni
 
 import (
-	"bytes"
 	"net/netip"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-)
-
-var (
-	nodata   = []byte("NODATA")
-	skipdata = []byte("SKIPDATA")
-	ingress  = []byte("ingress")
-	egress   = []byte("egress")
 )
 
 // directionLocked decides the direction of r relative to its cache entry
@@ -26,7 +18,8 @@ var (
 //     private IPv4, IPv6), outbound when srcaddr is.
 //  5. otherwise unknown: no direction is guessed.
 func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlog.Direction {
-	if st := r.Text(flowlog.FLogStatus); len(st) >= len(nodata) && (bytes.Equal(st, nodata) || bytes.Equal(st, skipdata)) {
+	// Comparisons with constant strings compile to a few word compares.
+	if st := r.Text(flowlog.FLogStatus); len(st) >= 6 && (string(st) == "NODATA" || string(st) == "SKIPDATA") {
 		return flowlog.DirUnknown
 	}
 	var srcMine, dstMine bool
@@ -51,9 +44,9 @@ func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlo
 	}
 	if fd := r.Text(flowlog.FFlowDirection); fd != nil {
 		switch {
-		case bytes.Equal(fd, ingress):
+		case string(fd) == "ingress":
 			return flowlog.DirInbound
-		case bytes.Equal(fd, egress):
+		case string(fd) == "egress":
 			return flowlog.DirOutbound
 		}
 	}

@@ -3,6 +3,7 @@ package eni
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -128,15 +129,42 @@ type touchKey struct {
 }
 
 // memo remembers the account and region of the previous record: they
-// rarely change within a batch.
+// rarely change within a batch. A 12-digit account-id text is kept as two
+// words so that the usual comparison is two loads.
 type memo struct {
 	acct, region []byte
+	acctW0       uint64
+	acctW1       uint32
 	origin       *flowlog.Origin
 	valid        bool
 	account      uint64
 	regionID     uint32
 	regionValid  bool
 }
+
+// same reports whether acct and reg are the memo's texts.
+func (mm *memo) same(acct, reg []byte) bool {
+	if len(acct) != len(mm.acct) || len(reg) != len(mm.region) {
+		return false
+	}
+	if len(acct) == 12 {
+		if binary.LittleEndian.Uint64(acct) != mm.acctW0 || binary.LittleEndian.Uint32(acct[8:]) != mm.acctW1 {
+			return false
+		}
+	} else if !bytes.Equal(acct, mm.acct) {
+		return false
+	}
+	return len(reg) == 0 || bytes.Equal(reg, mm.region)
+}
+
+// keyStatus says whether a record's key could be built, and if not why.
+type keyStatus uint8
+
+const (
+	keyOK keyStatus = iota
+	keyNoInterface
+	keyNoRegion
+)
 
 // Process enriches every record of b in place and sets its direction. No
 // record is ever dropped: records whose interface cannot be known in time
@@ -157,28 +185,22 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 	const chunk = 32
 	var (
 		keys   [chunk]key
-		status [chunk]uint8 // 0: key ok, 1: no interface, 2: no region
+		status [chunk]keyStatus
 		ents   [chunk]*entry
 	)
+	sec := uint32(nowT.Unix())
 	recs := b.Records
 	s.store.mu.RLock()
 	for base := 0; base < len(recs); base += chunk {
 		n := min(chunk, len(recs)-base)
 		for j := range n {
-			k, ok, reason := s.keyOf(&recs[base+j], &mm)
-			keys[j], status[j] = k, 0
-			if !ok {
-				status[j] = 1
-				if reason == reasonNoRegion {
-					status[j] = 2
-				}
-			}
+			keys[j], status[j] = s.keyOf(&recs[base+j], &mm)
 		}
 		for j := range n {
 			switch {
-			case status[j] != 0:
+			case status[j] != keyOK:
 				ents[j] = nil
-			case j > 0 && status[j-1] == 0 && keys[j] == keys[j-1]:
+			case j > 0 && status[j-1] == keyOK && keys[j] == keys[j-1]:
 				ents[j] = ents[j-1]
 			default:
 				ents[j] = s.store.lookupLocked(keys[j])
@@ -186,8 +208,8 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 		}
 		for j := range n {
 			r := &recs[base+j]
-			if status[j] != 0 {
-				if status[j] == 1 {
+			if status[j] != keyOK {
+				if status[j] == keyNoInterface {
 					noIface++
 				} else {
 					noRegion++
@@ -201,7 +223,7 @@ func (s *Stage) Process(ctx context.Context, b *flowlog.Batch) error {
 				sc.misses = append(sc.misses, miss{i: base + j, k: keys[j]})
 				continue
 			}
-			if sec := uint32(now / 1e9); sec-ent.touched.Load() > s.store.touchEvery {
+			if sec-ent.touched.Load() > s.store.touchEvery {
 				ent.touched.Store(sec)
 				sc.touch = append(sc.touch, touchKey{keys[j], ent.eni == nil})
 			}
@@ -248,27 +270,30 @@ func (s *Stage) putScratch(sc *scratch) {
 
 // keyOf builds r's cache key: account from the record's account-id, else
 // its input's; region from the record's region, else its input's, else the
-// stage's. ok is false (with the reason) when r cannot be looked up.
-func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, bool, string) {
+// stage's. The status says why a record cannot be looked up.
+func (s *Stage) keyOf(r *flowlog.Record, mm *memo) (key, keyStatus) {
 	lo, hi, ok := parseID(r.Text(flowlog.FInterfaceID))
 	if !ok {
-		return key{}, false, reasonNoInterface
+		return key{}, keyNoInterface
 	}
 	acct := r.Text(flowlog.FAccountID)
 	reg := r.Text(flowlog.FRegion)
-	if !mm.valid || mm.origin != r.Origin || !bytes.Equal(acct, mm.acct) || !bytes.Equal(reg, mm.region) {
+	if !mm.valid || mm.origin != r.Origin || !mm.same(acct, reg) {
 		s.originOf(r, acct, reg, mm)
 	}
 	if !mm.regionValid || mm.regionID == 0 {
-		return key{}, false, reasonNoRegion
+		return key{}, keyNoRegion
 	}
-	return mkKey(mm.account, lo, hi, mm.regionID), true, ""
+	return mkKey(mm.account, lo, hi, mm.regionID), keyOK
 }
 
 // originOf fills mm with the account and region of r, whose account-id and
 // region texts are acct and reg.
 func (s *Stage) originOf(r *flowlog.Record, acct, reg []byte, mm *memo) {
 	mm.valid, mm.origin, mm.acct, mm.region = true, r.Origin, acct, reg
+	if len(acct) == 12 {
+		mm.acctW0, mm.acctW1 = binary.LittleEndian.Uint64(acct), binary.LittleEndian.Uint32(acct[8:])
+	}
 	mm.account = 0
 	if acct != nil {
 		mm.account = parseAccount(acct)

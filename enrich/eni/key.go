@@ -41,12 +41,11 @@ func parseID(b []byte) (lo uint64, hi uint32, ok bool) {
 	switch n {
 	case maxIDDigits:
 		top := unhex[d[0]]
-		h, okh := hex8(binary.LittleEndian.Uint64(d[1:9]))
-		l, okl := hex8(binary.LittleEndian.Uint64(d[9:17]))
-		if top > 15 || !okh || !okl {
+		v, ok := hex16(binary.LittleEndian.Uint64(d[1:9]), binary.LittleEndian.Uint64(d[9:17]))
+		if top > 15 || !ok {
 			return 0, 0, false
 		}
-		return h<<32 | l, uint32(n) | uint32(top)<<8, true
+		return v, uint32(n) | uint32(top)<<8, true
 	case 8:
 		l, ok := hex8(binary.LittleEndian.Uint64(d))
 		if !ok {
@@ -64,29 +63,48 @@ func parseID(b []byte) (lo uint64, hi uint32, ok bool) {
 	return lo, uint32(n), true
 }
 
+const (
+	ones = 0x0101010101010101
+	high = 0x8080808080808080
+)
+
 // hex8 converts eight hex digits, loaded little-endian (the first digit in
 // the low byte), to their value; ok is false when one is not a hex digit.
 func hex8(x uint64) (uint64, bool) {
-	const (
-		ones = 0x0101010101010101
-		high = 0x8080808080808080
-	)
-	// Every byte below 0x80, then in '0'..'9' or, case folded, 'a'..'f'.
-	// x + (0x80-lo)*ones sets a byte's high bit when it is >= lo, x +
-	// (0x7f-hi)*ones when it is > hi; bytes below 0x80 do not carry.
+	if !hexDigits(x) {
+		return 0, false
+	}
+	return nibbles(x), true
+}
+
+// hex16 is hex8 of sixteen digits, x holding the first eight; the two
+// halves are worked in one body so that their steps overlap.
+func hex16(x, y uint64) (uint64, bool) {
+	if !hexDigits(x) || !hexDigits(y) {
+		return 0, false
+	}
+	return nibbles(x)<<32 | nibbles(y), true
+}
+
+// hexDigits reports whether the eight bytes of x are all hex digits:
+// below 0x80, then in '0'..'9' or, case folded, 'a'..'f'. x + (0x80-lo)*ones
+// sets a byte's high bit when it is >= lo, x + (0x7f-hi)*ones when it is >
+// hi; bytes below 0x80 do not carry.
+func hexDigits(x uint64) bool {
 	y := x | 0x20*ones
 	digit := (x + (0x80-'0')*ones) &^ (x + (0x7f-'9')*ones)
 	alpha := (y + (0x80-'a')*ones) &^ (y + (0x7f-'f')*ones)
-	if x&high != 0 || (digit|alpha)&high != high {
-		return 0, false
-	}
-	// '0'..'9' → 0..9; 'a'..'f' and 'A'..'F' (bit 6 set) → 1..6 + 9.
+	return x&high == 0 && (digit|alpha)&high == high
+}
+
+// nibbles converts eight hex digits (checked) to their value, the low
+// byte's digit most significant: '0'..'9' → 0..9; 'a'..'f' and 'A'..'F'
+// (bit 6 set) → 1..6 + 9; then the nibbles are gathered pairwise.
+func nibbles(x uint64) uint64 {
 	v := x&(0x0f*ones) + (x>>6&ones)*9
-	// Gather the nibbles, first digit most significant.
 	v = (v<<4 | v>>8) & 0x00ff00ff00ff00ff
 	v = (v<<8 | v>>16) & 0x0000ffff0000ffff
-	v = (v<<16 | v>>32) & 0xffffffff
-	return v, true
+	return (v<<16 | v>>32) & 0xffffffff
 }
 
 var unhex = func() (t [256]uint8) {

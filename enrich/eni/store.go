@@ -1,6 +1,7 @@
 package eni
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -105,9 +106,10 @@ func (sn *subnet) remove(a netip.Addr) {
 
 func (sn *subnet) len() int { return len(sn.addrs4) + len(sn.addrs6) }
 
+// v4 is the value of an IPv4 address (a.Is4()); small enough to inline.
 func v4(a netip.Addr) uint32 {
 	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // peer reports whether a (x: its value when IPv4) is an address of a live
@@ -148,11 +150,16 @@ type store struct {
 	mu      sync.RWMutex
 	entries map[key]*entry
 	subnets map[string]*subnet
-	// hot is a direct-mapped index of entries by a hash of their key: a
-	// hit reads one slot and the entry, no map probe. A slot holds the
-	// last entry put there; on a collision the map answers.
+	// hot is a two-way set-associative index of entries by a hash of
+	// their key: a hit reads one pair of slots (16 bytes of one cache
+	// line) and the entry, no map probe. When both slots of a pair are
+	// taken the newest entry replaces the first; the map answers for the
+	// entries that lost their slot. It grows with
+	// the number of entries (two slots an entry, up to hotMax), so that
+	// a small cache keeps a small table in the processor's caches.
 	hot     []*entry
 	hotMask uint64
+	hotMax  int
 
 	pos, neg    *expirable.LRU[key, *entry]
 	ttl, negTTL time.Duration
@@ -167,7 +174,8 @@ func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
 		ttl:        ttl,
 		negTTL:     negTTL,
 		touchEvery: uint32(max(ttl/16, time.Second) / time.Second),
-		hot:        make([]*entry, hotSize(size)),
+		hot:        make([]*entry, hotMin),
+		hotMax:     hotSize(size),
 		onEvict:    onEvict,
 	}
 	s.hotMask = uint64(len(s.hot) - 1)
@@ -191,7 +199,10 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 		s.unindex(old)
 	}
 	s.entries[k] = ent
-	s.hot[s.slot(k)] = ent
+	if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
+		s.growHot()
+	}
+	s.setHot(ent)
 	s.index(ent)
 	s.mu.Unlock()
 	if e == nil {
@@ -208,10 +219,37 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 	return ent
 }
 
-// hotSize is the number of hot slots: twice the cache size, a power of
-// two, between 1<<10 and 1<<17 (1 MiB of pointers).
+// growHot doubles the hot table and puts the entries in their new slots.
+// The caller holds mu.
+func (s *store) growHot() {
+	s.hot = make([]*entry, 2*len(s.hot))
+	s.hotMask = uint64(len(s.hot) - 1)
+	for _, ent := range s.entries {
+		s.setHot(ent)
+	}
+}
+
+// setHot puts ent in a slot of its pair: the one holding its key, else a
+// free one, else the first. The caller holds mu.
+func (s *store) setHot(ent *entry) {
+	h := s.slot(ent.k)
+	switch a, b := s.hot[h], s.hot[h^1]; {
+	case a != nil && a.k == ent.k:
+	case b != nil && b.k == ent.k:
+		h ^= 1
+	case a == nil:
+	case b == nil:
+		h ^= 1
+	}
+	s.hot[h] = ent
+}
+
+const hotMin = 1 << 10
+
+// hotSize is the largest number of hot slots: twice the cache size, a power
+// of two, between 1<<10 and 1<<17 (1 MiB of pointers).
 func hotSize(size int) int {
-	n := 1 << 10
+	n := hotMin
 	for n < 2*size && n < 1<<17 {
 		n <<= 1
 	}
@@ -229,7 +267,11 @@ func (s *store) slot(k key) uint64 {
 
 // lookupLocked returns the entry of k (live or not). The caller holds mu.
 func (s *store) lookupLocked(k key) *entry {
-	if ent := s.hot[s.slot(k)]; ent != nil && ent.k == k {
+	h := s.slot(k)
+	if ent := s.hot[h]; ent != nil && ent.k == k {
+		return ent
+	}
+	if ent := s.hot[h^1]; ent != nil && ent.k == k {
 		return ent
 	}
 	return s.entries[k]
@@ -254,6 +296,8 @@ func (s *store) evicted(k key, ent *entry) {
 		delete(s.entries, k)
 		if h := s.slot(k); s.hot[h] == ent {
 			s.hot[h] = nil
+		} else if s.hot[h^1] == ent {
+			s.hot[h^1] = nil
 		}
 		s.unindex(ent)
 	}
