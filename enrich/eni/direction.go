@@ -22,24 +22,30 @@ func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlo
 	if st := r.Text(flowlog.FLogStatus); len(st) >= 6 && (string(st) == "NODATA" || string(st) == "SKIPDATA") {
 		return flowlog.DirUnknown
 	}
-	var srcMine, dstMine bool
+	var mine uint8 // bit 0: srcaddr is one of the interface's, bit 1: dstaddr
 	if ent != nil && ent.eni != nil {
 		// Absent addresses are the zero Addr, which no interface has.
 		src, dst := r.SrcAddr, r.DstAddr
-		var src4, dst4 uint32
-		if src.Is4() {
-			src4 = v4(src)
-		}
-		if dst.Is4() {
-			dst4 = v4(dst)
-		}
-		srcMine = ent.has(src, src4)
-		dstMine = ent.has(dst, dst4)
-		switch {
-		case srcMine && dstMine,
-			srcMine && dst.IsValid() && ent.peer(dst, dst4, now),
-			dstMine && src.IsValid() && ent.peer(src, src4, now):
-			return flowlog.DirInternal
+		if src.Is4() && dst.Is4() && ent.all4 {
+			// The usual case, worked without branches on the addresses:
+			// which end is the interface's is as random as the traffic.
+			s4, d4 := v4(src), v4(dst)
+			mine = ent.mine4(s4) | ent.mine4(d4)<<1
+			other := d4
+			if mine == 2 {
+				other = s4
+			}
+			if mine == 3 || mine != 0 && ent.peer4(other, now) {
+				return flowlog.DirInternal
+			}
+		} else {
+			srcMine, dstMine := ent.has(src), ent.has(dst)
+			if srcMine && dstMine ||
+				srcMine && dst.IsValid() && ent.peer(dst, now) ||
+				dstMine && src.IsValid() && ent.peer(src, now) {
+				return flowlog.DirInternal
+			}
+			mine = b2u(srcMine) | b2u(dstMine)<<1
 		}
 	}
 	if fd := r.Text(flowlog.FFlowDirection); fd != nil {
@@ -50,13 +56,19 @@ func (s *store) directionLocked(r *flowlog.Record, ent *entry, now int64) flowlo
 			return flowlog.DirOutbound
 		}
 	}
-	switch {
-	case dstMine:
-		return flowlog.DirInbound
-	case srcMine:
-		return flowlog.DirOutbound
+	return byEnds[mine]
+}
+
+// byEnds is the direction by which ends are the interface's (bit 0:
+// srcaddr, bit 1: dstaddr), both being handled before.
+var byEnds = [4]flowlog.Direction{flowlog.DirUnknown, flowlog.DirOutbound, flowlog.DirInbound, flowlog.DirInternal}
+
+// b2u is 1 for true; the compiler makes it a flag move, not a branch.
+func b2u(b bool) uint8 {
+	if b {
+		return 1
 	}
-	return flowlog.DirUnknown
+	return 0
 }
 
 func hasAddr(as []netip.Addr, a netip.Addr) bool {

@@ -56,18 +56,18 @@ func newEntry(e *flowlog.ENI, expires int64) *entry {
 	return ent
 }
 
-// has reports whether a is one of the interface's addresses; x is a's
-// value when a is IPv4.
-func (ent *entry) has(a netip.Addr, x uint32) bool {
+// has reports whether a is one of the interface's addresses.
+func (ent *entry) has(a netip.Addr) bool {
 	if a.Is4() && ent.all4 {
-		for _, y := range ent.v4[:ent.nv4] {
-			if x == y {
-				return true
-			}
-		}
-		return false
+		return ent.mine4(v4(a)) != 0
 	}
 	return hasAddr(ent.eni.Addresses, a)
+}
+
+// mine4 is 1 when the IPv4 address of value x is one of the inline ones
+// (all of the interface's when all4), else 0; without branches.
+func (ent *entry) mine4(x uint32) uint8 {
+	return b2u(x == ent.v4[0])&b2u(ent.nv4 > 0) | b2u(x == ent.v4[1])&b2u(ent.nv4 > 1)
 }
 
 // subnet indexes the addresses of the cached interfaces of one subnet, to
@@ -112,21 +112,25 @@ func v4(a netip.Addr) uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
-// peer reports whether a (x: its value when IPv4) is an address of a live
-// interface of ent's subnet. The caller holds store.mu (read).
-func (ent *entry) peer(a netip.Addr, x uint32, now int64) bool {
+// peer reports whether a is an address of a live interface of ent's
+// subnet. The caller holds store.mu (read).
+func (ent *entry) peer(a netip.Addr, now int64) bool {
+	if a.Is4() {
+		return ent.peer4(v4(a), now)
+	}
 	if ent.subnet == nil {
 		return false
 	}
-	var p *entry
-	if a.Is4() {
-		if x < ent.lo4 || x > ent.hi4 {
-			return false
-		}
-		p = ent.subnet.addrs4[x]
-	} else {
-		p = ent.subnet.addrs6[a]
+	p := ent.subnet.addrs6[a]
+	return p != nil && p.expires >= now
+}
+
+// peer4 is peer for the IPv4 address of value x.
+func (ent *entry) peer4(x uint32, now int64) bool {
+	if x < ent.lo4 || x > ent.hi4 || ent.subnet == nil {
+		return false
 	}
+	p := ent.subnet.addrs4[x]
 	return p != nil && p.expires >= now
 }
 
