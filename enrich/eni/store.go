@@ -138,11 +138,12 @@ func (ent *entry) peer4(x uint32, now int64) bool {
 // policy: the size bound, the TTLs and eviction, one for interfaces EC2
 // described (ttl) and one for interfaces it does not know (negative_ttl).
 // entries mirrors their content in a plain map guarded by an RWMutex, and
-// hot indexes the same entries by a hash of their key, so that the hit path
-// costs one slot read with no lock per record (Process
-// holds the read lock for a whole batch) and no clock read per record (the
-// expiry time is kept in the entry and compared with the batch's time).
-// The LRU callbacks keep entries and the address index in step.
+// hot holds copies of the same entries in slots chosen by a hash of their
+// key, so that the hit path costs one cache line read with no lock per
+// record (Process holds the read lock for a whole batch), no pointer to
+// follow and no clock read per record (the expiry time is kept in the
+// entry and compared with the batch's time). The LRU callbacks keep
+// entries, hot and the address index in step.
 //
 // A hit does not move the entry to the front of its LRU every time (that
 // takes the LRU's mutex and reads the clock): it does so at most once per
@@ -154,14 +155,17 @@ type store struct {
 	mu      sync.RWMutex
 	entries map[key]*entry
 	subnets map[string]*subnet
-	// hot is a two-way set-associative index of entries by a hash of
-	// their key: a hit reads one pair of slots (16 bytes of one cache
-	// line) and the entry, no map probe. When both slots of a pair are
-	// taken the newest entry replaces the first; the map answers for the
-	// entries that lost their slot. It grows with
-	// the number of entries (two slots an entry, up to hotMax), so that
-	// a small cache keeps a small table in the processor's caches.
-	hot     []*entry
+	// hot is a two-way set-associative table of entry copies (one
+	// 64-byte line each; an empty slot has the zero key, which no record
+	// has: a key always names a region): a hit reads the slot of its hash,
+	// else the other of the pair. When both slots of a pair are taken
+	// the newest entry replaces the first; the map answers for the
+	// entries that lost their slot. A copy differs from its entry only
+	// in touched. hot grows with the number of entries (two slots an
+	// entry, up to hotMax), so that a small cache keeps a small table in
+	// the processor's caches. Pointers to slots are valid while mu is
+	// held: they are never handed out beyond it.
+	hot     []entry
 	hotMask uint64
 	hotMax  int
 
@@ -178,7 +182,7 @@ func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
 		ttl:        ttl,
 		negTTL:     negTTL,
 		touchEvery: uint32(max(ttl/16, time.Second) / time.Second),
-		hot:        make([]*entry, hotMin),
+		hot:        make([]entry, hotMin),
 		hotMax:     hotSize(size),
 		onEvict:    onEvict,
 	}
@@ -206,8 +210,8 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 	if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
 		s.growHot()
 	}
-	s.setHot(ent)
 	s.index(ent)
+	s.setHot(ent)
 	s.mu.Unlock()
 	if e == nil {
 		if old != nil && old.eni != nil {
@@ -226,32 +230,48 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 // growHot doubles the hot table and puts the entries in their new slots.
 // The caller holds mu.
 func (s *store) growHot() {
-	s.hot = make([]*entry, 2*len(s.hot))
+	s.hot = make([]entry, 2*len(s.hot))
 	s.hotMask = uint64(len(s.hot) - 1)
 	for _, ent := range s.entries {
 		s.setHot(ent)
 	}
 }
 
-// setHot puts ent in a slot of its pair: the one holding its key, else a
-// free one, else the first. The caller holds mu.
+// setHot copies ent into a slot of its pair: the one holding its key,
+// else a free one, else the first. The caller holds mu.
 func (s *store) setHot(ent *entry) {
 	h := s.slot(ent.k)
-	switch a, b := s.hot[h], s.hot[h^1]; {
-	case a != nil && a.k == ent.k:
-	case b != nil && b.k == ent.k:
+	switch a, b := &s.hot[h], &s.hot[h^1]; {
+	case a.k == ent.k:
+	case b.k == ent.k:
 		h ^= 1
-	case a == nil:
-	case b == nil:
+	case a.k == key{}:
+	case b.k == key{}:
 		h ^= 1
 	}
-	s.hot[h] = ent
+	c := &s.hot[h]
+	c.k, c.eni, c.expires, c.subnet = ent.k, ent.eni, ent.expires, ent.subnet
+	c.v4, c.lo4, c.hi4, c.nv4, c.all4 = ent.v4, ent.lo4, ent.hi4, ent.nv4, ent.all4
+	c.touched.Store(ent.touched.Load())
+}
+
+// hotCopy returns the slot holding the copy of k's entry, or nil. The
+// caller holds mu.
+func (s *store) hotCopy(k key) *entry {
+	h := s.slot(k)
+	if c := &s.hot[h]; c.k == k {
+		return c
+	}
+	if c := &s.hot[h^1]; c.k == k {
+		return c
+	}
+	return nil
 }
 
 const hotMin = 1 << 10
 
 // hotSize is the largest number of hot slots: twice the cache size, a power
-// of two, between 1<<10 and 1<<17 (1 MiB of pointers).
+// of two, between 1<<10 and 1<<17 (8 MiB of slots).
 func hotSize(size int) int {
 	n := hotMin
 	for n < 2*size && n < 1<<17 {
@@ -269,22 +289,24 @@ func (s *store) slot(k key) uint64 {
 	return h & s.hotMask
 }
 
-// lookupLocked returns the entry of k (live or not). The caller holds mu.
+// lookupLocked returns the entry of k (live or not): its hot copy, else
+// the entry itself. The result is valid while the caller holds mu.
 func (s *store) lookupLocked(k key) *entry {
 	h := s.slot(k)
-	if ent := s.hot[h]; ent != nil && ent.k == k {
-		return ent
+	if c := &s.hot[h]; c.k == k {
+		return c
 	}
-	if ent := s.hot[h^1]; ent != nil && ent.k == k {
-		return ent
+	if c := &s.hot[h^1]; c.k == k {
+		return c
 	}
 	return s.entries[k]
 }
 
-// get returns the live entry of k, if any.
+// get returns the live entry of k, if any (the entry, never a hot copy:
+// it is used after mu is released).
 func (s *store) get(k key, now int64) *entry {
 	s.mu.RLock()
-	ent := s.lookupLocked(k)
+	ent := s.entries[k]
 	s.mu.RUnlock()
 	if ent == nil || ent.expires < now {
 		return nil
@@ -298,10 +320,8 @@ func (s *store) evicted(k key, ent *entry) {
 	s.mu.Lock()
 	if s.entries[k] == ent {
 		delete(s.entries, k)
-		if h := s.slot(k); s.hot[h] == ent {
-			s.hot[h] = nil
-		} else if s.hot[h^1] == ent {
-			s.hot[h^1] = nil
+		if c := s.hotCopy(k); c != nil {
+			*c = entry{}
 		}
 		s.unindex(ent)
 	}
@@ -331,11 +351,17 @@ func (s *store) index(ent *entry) {
 	}
 	ent.lo4, ent.hi4 = sn.lo4, sn.hi4
 	if sn.lo4 != lo || sn.hi4 != hi {
-		for _, e := range sn.addrs4 {
+		widen := func(e *entry) {
 			e.lo4, e.hi4 = sn.lo4, sn.hi4
+			if c := s.hotCopy(e.k); c != nil {
+				c.lo4, c.hi4 = sn.lo4, sn.hi4
+			}
+		}
+		for _, e := range sn.addrs4 {
+			widen(e)
 		}
 		for _, e := range sn.addrs6 {
-			e.lo4, e.hi4 = sn.lo4, sn.hi4
+			widen(e)
 		}
 	}
 }

@@ -41,10 +41,7 @@ func TestHotSlotCollision(t *testing.T) {
 		}
 		return nil
 	}
-	inHot := func(k key) bool {
-		h := s.slot(k)
-		return s.hot[h] != nil && s.hot[h].k == k || s.hot[h^1] != nil && s.hot[h^1].k == k
-	}
+	inHot := func(k key) bool { return s.hotCopy(k) != nil }
 	if get(a) != ea || get(b) != eb || get(c) != ec {
 		t.Fatal("colliding keys not all found")
 	}
@@ -110,10 +107,7 @@ func TestHotTableGrows(t *testing.T) {
 		if s.lookupLocked(k) == nil {
 			t.Fatalf("entry %d lost", i)
 		}
-		h := s.slot(k)
-		if ent := s.hot[h]; ent != nil && ent.k == k {
-			inHot++
-		} else if ent := s.hot[h^1]; ent != nil && ent.k == k {
+		if s.hotCopy(k) != nil {
 			inHot++
 		}
 	}
