@@ -1,9 +1,17 @@
 package eni
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/vpcflow/vpcflow/enrich/eni/ec2stub"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -114,4 +122,121 @@ func TestHotTableGrows(t *testing.T) {
 	if inHot < 2800 {
 		t.Errorf("only %d of 3000 entries in their hot pair", inHot)
 	}
+}
+
+// checkHot verifies that every hot copy mirrors a current entry of its key
+// and that every entry is found with its own content.
+func checkHot(t *testing.T, s *store) {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	same := func(c, e *entry) bool {
+		return c.k == e.k && c.eni == e.eni && c.expires == e.expires && c.subnet == e.subnet &&
+			c.v4 == e.v4 && c.lo4 == e.lo4 && c.hi4 == e.hi4 && c.nv4 == e.nv4 && c.all4 == e.all4
+	}
+	for i := range s.hot {
+		c := &s.hot[i]
+		if c.k == (key{}) {
+			continue
+		}
+		e := s.entries[c.k]
+		if e == nil || !same(c, e) {
+			t.Fatalf("hot slot %d holds %+v, entry %+v", i, c, e)
+		}
+	}
+	for k, e := range s.entries {
+		if got := s.lookupLocked(k); got == nil || !same(got, e) {
+			t.Fatalf("entry %+v found as %+v", e, got)
+		}
+	}
+}
+
+// Puts, replacements (positive ↔ negative), evictions by size and removals,
+// with subnets whose bounds widen: the hot copies stay exact.
+func TestHotCopiesFollowEntries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	s := newStore(300, time.Hour, time.Minute, nil)
+	now := time.Now()
+	for i := range 5000 {
+		id := uint64(rng.IntN(600))
+		k := mkKey(111111111111, id, 17, 1)
+		switch op := rng.IntN(10); {
+		case op == 0:
+			s.put(k, nil, now)
+		case op == 1:
+			s.pos.Remove(k)
+			s.neg.Remove(k)
+		default:
+			sn := id % 7
+			e := &flowlog.ENI{SubnetID: fmt.Sprintf("subnet-%d", sn), Addresses: []netip.Addr{
+				netip.AddrFrom4([4]byte{10, byte(sn), byte(id >> 8), byte(id)})}}
+			if rng.IntN(3) == 0 { // a secondary far away widens the subnet's bounds
+				e.Addresses = append(e.Addresses, netip.AddrFrom4([4]byte{100, 64 + byte(rng.IntN(60)), byte(sn), byte(id)}))
+			}
+			s.put(k, e, now.Add(time.Duration(i)))
+		}
+		if i%250 == 0 {
+			checkHot(t, s)
+		}
+	}
+	checkHot(t, s)
+	if len(s.hot) < 512 {
+		t.Errorf("hot table did not grow: %d slots", len(s.hot))
+	}
+}
+
+// Batches are enriched while other goroutines put and evict entries (a
+// cache much smaller than the set of interfaces): every record gets its
+// own interface or none, never another's (run with -race).
+func TestHotCopiesUnderChurn(t *testing.T) {
+	enis := ec2stub.Synthetic(acctA, "us-east-1", 400)
+	e := newEnv(t, enis, func(c *Config) { c.CacheSize = 100 })
+	s := e.stage
+	region, _ := s.regions.idString("us-east-1")
+	keyOf := func(i int) key {
+		lo, hi, _ := parseID([]byte(enis[i].InterfaceID))
+		return mkKey(parseAccount([]byte(acctA)), lo, hi, region)
+	}
+	stop := make(chan struct{})
+	var writer, wg sync.WaitGroup
+	writer.Go(func() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			i := rng.IntN(len(enis))
+			s.store.put(keyOf(i), enis[i], time.Now())
+		}
+	})
+	var bad atomic.Int64
+	for w := range 2 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range 200 {
+				recs := make([]flowlog.Record, 64)
+				for j := range recs {
+					i := rng.IntN(len(enis))
+					recs[j] = rec(t, v2, line2(acctA, enis[i].InterfaceID, ec2stub.SyntheticAddr(i).String(), "203.0.113.1", "OK"), nil)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				_ = s.Process(ctx, &flowlog.Batch{Records: recs})
+				cancel()
+				for _, r := range recs {
+					if r.ENI != nil && r.ENI.InterfaceID != string(r.Text(flowlog.FInterfaceID)) {
+						bad.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	writer.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d records enriched with another interface", n)
+	}
+	checkHot(t, s.store)
 }
