@@ -48,12 +48,13 @@
 // Answers are kept in two hashicorp/golang-lru/v2 expirable LRUs: described
 // interfaces for `ttl` (at most `cache_size`), interfaces EC2 does not know
 // for `negative_ttl` (deleted interfaces keep appearing in flow logs for
-// minutes). The LRUs own size, expiry and eviction; a plain map, fronted by
-// a direct-mapped table of entries by key hash, mirrors them for the hit
-// path, read under one read lock per batch, so that a hit costs no lock, no
-// clock read and no allocation per record (one slot and one 64-byte entry
-// read). Hits refresh an
-// entry's LRU position at most every ttl/16. The ENI values are shared and
+// minutes). The LRUs own size, expiry and eviction; a plain map mirrors
+// them, fronted for the hit path by a two-way set-associative table of
+// 64-byte entry copies by key hash (two slots an entry, growing with the
+// cache up to 2 × cache_size slots and 8 MiB), read under one read lock per
+// batch, so that a hit costs no lock, no clock read, no allocation and one
+// cache line per record. Hits refresh an entry's LRU position at most
+// every ttl/16. The ENI values are shared and
 // immutable: every record of an interface points to the same *flowlog.ENI.
 // Addresses are ordered primary private IPv4, secondary IPv4, then IPv6.
 // Optional warm-up (`warm_up`) describes every interface of some accounts
