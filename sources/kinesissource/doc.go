@@ -49,6 +49,13 @@
 // start: across a split or a merge nothing is skipped or read twice, and
 // order is kept along a shard's lineage.
 //
+// A closed shard that leaves the stream (retention) before it was read to
+// its end cannot be read any more; its lease would hold its children back
+// for ever. Once its shard is missing from the listings of at least
+// shard_sync_interval, such a lease is removed with an error log naming the
+// shard and its checkpoint, and vpcflow_kinesis_shards_expired_total
+// counts it: the children are then read.
+//
 // # Reading
 //
 // GetRecords stays within the per-shard limits (5 calls and 2 MB a

@@ -260,6 +260,24 @@ func (t *leaseTable) remove(ctx context.Context, l lease) error {
 	return err
 }
 
+// removeExpired deletes the lease of a shard that left the stream before
+// it was read to its end, if the lease did not change since l was read.
+// removed is false when it did (its owner renewed it meanwhile): the next
+// shard sync tries again.
+func (t *leaseTable) removeExpired(ctx context.Context, l lease) (removed bool, err error) {
+	_, err = t.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &t.name,
+		Key:                       map[string]types.AttributeValue{attrKey: str(l.Key)},
+		ConditionExpression:       aws.String("#c = :old"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrCounter},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":old": num(l.Counter)},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func isConditionFailed(err error) bool {
 	var cf *types.ConditionalCheckFailedException
 	return errors.As(err, &cf)

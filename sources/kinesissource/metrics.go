@@ -15,6 +15,7 @@ type metrics struct {
 	calls       *prometheus.CounterVec // source, outcome
 	leaseOps    *prometheus.CounterVec // source, op, outcome
 	checkpoints prometheus.Counter     // source
+	expired     prometheus.Counter     // source
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
@@ -52,7 +53,12 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		Name: "vpcflow_kinesis_checkpoints_total",
 		Help: "Checkpoints written to the lease table.",
 	}, []string{"source"})
+	expired := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_kinesis_shards_expired_total",
+		Help: "Shards that left the stream (retention) before they were read to their end: their unread records were lost upstream.",
+	}, []string{"source"})
 	var err error
+	expired = register(reg, expired, &err)
 	lag = register(reg, lag, &err)
 	held = register(reg, held, &err)
 	records = register(reg, records, &err)
@@ -73,6 +79,7 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		calls:       calls.MustCurryWith(prometheus.Labels{"source": id}),
 		leaseOps:    leaseOps.MustCurryWith(prometheus.Labels{"source": id}),
 		checkpoints: cps.WithLabelValues(id),
+		expired:     expired.WithLabelValues(id),
 	}, nil
 }
 

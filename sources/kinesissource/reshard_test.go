@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func keyed(from, n int) [][2]string {
@@ -229,4 +231,87 @@ func TestReshardChildShardsFromGetRecords(t *testing.T) {
 			t.Errorf("child %s parents %v", k, ls[k].Parents)
 		}
 	}
+}
+
+// A parent shard that left the stream before it was read to its end (the
+// stream's retention passed while vpcflow was stopped) no longer holds its
+// child back: its lease is removed after two listings without it, the
+// loss is counted, and the child is read.
+func TestExpiredParentReleasesChild(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	cfg := testConfig(stream)
+	ctx := context.Background()
+	lt := &leaseTable{db: e.ddb, name: cfg.LeaseTable, owner: "old-instance"}
+	if err := lt.ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The gone parent, last held by an instance that is gone too, and the
+	// real shard as its child.
+	const gone = "shardId-000000000042"
+	for _, l := range []lease{
+		{Key: gone, Checkpoint: position{Seq: "49590338271490256608559692538361571095921575989136588898"}},
+		{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}},
+	} {
+		if _, err := lt.create(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := lines("after-expiry", 50)
+	e.put(t, stream, want...)
+	reg := prometheus.NewRegistry()
+	s := e.source(t, cfg, srcOpts{worker: "w", reg: reg})
+	var c collector
+	done := consume(s, &c, nil)
+	waitFor(t, 15*time.Second, "the child's records", func() bool { return c.count() >= len(want) })
+	if _, ok := e.leases(t, cfg.LeaseTable)[gone]; ok {
+		t.Fatal("lease of the expired shard still in the table")
+	}
+	if n := testutil.ToFloat64(s.m.expired); n != 1 {
+		t.Fatalf("shards_expired_total = %v, want 1", n)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	recs, _ := c.snapshot()
+	wantAll(t, setOf(t, recs, true), want)
+}
+
+// A shard missing from one listing only (a listing is not trusted alone)
+// keeps its lease, and its child waits.
+func TestMissingOnceKeepsLease(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	cfg := testConfig(stream)
+	cfg.ShardSyncInterval = time.Hour // only the sync at start runs
+	ctx := context.Background()
+	lt := &leaseTable{db: e.ddb, name: cfg.LeaseTable, owner: "old-instance"}
+	if err := lt.ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const gone = "shardId-000000000042"
+	for _, l := range []lease{
+		{Key: gone, Checkpoint: position{Seq: cpTrimHorizon}},
+		{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}},
+	} {
+		if _, err := lt.create(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.put(t, stream, lines("held-back", 5)...)
+	s := e.source(t, cfg, srcOpts{worker: "w"})
+	var c collector
+	done := consume(s, &c, nil)
+	time.Sleep(1500 * time.Millisecond) // a few balance rounds
+	if _, ok := e.leases(t, cfg.LeaseTable)[gone]; !ok {
+		t.Fatal("lease removed after one listing")
+	}
+	if n := c.count(); n != 0 {
+		t.Fatalf("child read (%d records) while its parent's lease stands", n)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -40,6 +41,14 @@ func (s *Source) listShards(ctx context.Context) ([]types.Shard, error) {
 
 // syncShards adds a lease for every shard that has none and removes the
 // leases of finished shards that left the stream.
+//
+// A shard can also leave the stream before it was read to its end: when
+// vpcflow was stopped (or behind) for longer than the stream's retention
+// after the shard was closed by a reshard. Its unread records are gone;
+// its lease would keep its children from ever being read. Such a lease is
+// removed once its shard was missing from the listings of at least
+// shard_sync_interval (one listing is not trusted alone), with an error naming the shard and its
+// checkpoint, and counted in vpcflow_kinesis_shards_expired_total.
 //
 // A shard born of a split or merge of a leased shard starts at its trim
 // horizon (its parents are read to their end first, so nothing is skipped).
@@ -111,13 +120,40 @@ func (s *Source) syncShards(ctx context.Context) {
 		}
 		have[id] = l
 	}
+	missing := make(map[string]time.Time)
+	now := time.Now()
 	for _, l := range leases {
-		if !inStream[l.Key] && l.Checkpoint.Seq == cpShardEnd {
+		switch {
+		case inStream[l.Key]:
+		case l.Checkpoint.Seq == cpShardEnd:
 			if err := s.table.remove(ctx, l); err != nil && ctx.Err() == nil {
 				s.log.Warn("remove lease of expired shard", "shard", l.Key, "err", err)
 			}
+		case len(shards) > 0: // an empty listing proves nothing
+			since, seen := s.missing[l.Key]
+			if !seen {
+				since = now
+			}
+			missing[l.Key] = since
+			if now.Sub(since) < s.cfg.ShardSyncInterval {
+				continue // wait for a later listing
+			}
+			removed, err := s.table.removeExpired(ctx, l)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("remove lease of expired shard", "shard", l.Key, "err", err)
+				}
+				continue
+			}
+			if removed {
+				s.m.expired.Inc()
+				s.log.Error("shard left the stream before it was read to its end: its records after the checkpoint expired (stream retention) and cannot be read; its lease is removed so that its children are read",
+					"shard", l.Key, "checkpoint", l.Checkpoint.Seq, "owner", l.Owner)
+				delete(missing, l.Key)
+			}
 		}
 	}
+	s.missing = missing
 }
 
 func seqStart(sh types.Shard) string {

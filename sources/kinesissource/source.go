@@ -54,6 +54,9 @@ type Source struct {
 	mu   sync.Mutex
 	held map[string]*held
 	seen map[string]seenLease // coordinator only
+	// missing holds the unfinished leases whose shard the last shard sync
+	// did not find in the stream (coordinator only).
+	missing map[string]time.Time
 }
 
 // held is a lease this instance owns and reads.
