@@ -72,6 +72,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 // the pipeline is built.
 func runPipelineWith(ctx context.Context, cfg *processor.Config, logw io.Writer, started func(p *processor.Pipeline, addr string, reg *prometheus.Registry)) error {
 	log := newLogger(logw, cfg.Telemetry)
+	setMemoryLimit(log)
 	reg := newRegistry()
 	tp, shutdownTracing, err := newTracerProvider(ctx, cfg.Telemetry.Tracing, logw)
 	if err != nil {
