@@ -292,6 +292,8 @@ func (s *store) slot(k key) uint64 {
 // lookupLocked returns the entry of k (live or not): its hot copy, else
 // the entry itself. The result is valid while the caller holds mu.
 func (s *store) lookupLocked(k key) *entry {
+	// hotCopy's probes, written out: calling it here would make this
+	// function too large to be inlined into Process's loop.
 	h := s.slot(k)
 	if c := &s.hot[h]; c.k == k {
 		return c

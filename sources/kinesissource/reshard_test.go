@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -233,6 +232,25 @@ func TestReshardChildShardsFromGetRecords(t *testing.T) {
 	}
 }
 
+// gone names a shard that is not in the stream (any more).
+const gone = "shardId-000000000042"
+
+// seedLeases creates the lease table with ls in it, as an earlier
+// instance left it.
+func (e *emu) seedLeases(t *testing.T, table string, ls ...lease) {
+	t.Helper()
+	lt := &leaseTable{db: e.ddb, name: table, owner: "old-instance"}
+	ctx := context.Background()
+	if err := lt.ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if _, err := lt.create(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A parent shard that left the stream before it was read to its end (the
 // stream's retention passed while vpcflow was stopped) no longer holds its
 // child back: its lease is removed after two listings without it, the
@@ -242,25 +260,14 @@ func TestExpiredParentReleasesChild(t *testing.T) {
 	stream := e.createStream(t, 1)
 	cfg := testConfig(stream)
 	ctx := context.Background()
-	lt := &leaseTable{db: e.ddb, name: cfg.LeaseTable, owner: "old-instance"}
-	if err := lt.ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// The gone parent, last held by an instance that is gone too, and the
 	// real shard as its child.
-	const gone = "shardId-000000000042"
-	for _, l := range []lease{
-		{Key: gone, Checkpoint: position{Seq: "49590338271490256608559692538361571095921575989136588898"}},
-		{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}},
-	} {
-		if _, err := lt.create(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.seedLeases(t, cfg.LeaseTable,
+		lease{Key: gone, Checkpoint: position{Seq: "49590338271490256608559692538361571095921575989136588898"}},
+		lease{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}})
 	want := lines("after-expiry", 50)
 	e.put(t, stream, want...)
-	reg := prometheus.NewRegistry()
-	s := e.source(t, cfg, srcOpts{worker: "w", reg: reg})
+	s := e.source(t, cfg, srcOpts{worker: "w"})
 	var c collector
 	done := consume(s, &c, nil)
 	waitFor(t, 15*time.Second, "the child's records", func() bool { return c.count() >= len(want) })
@@ -286,19 +293,9 @@ func TestMissingOnceKeepsLease(t *testing.T) {
 	cfg := testConfig(stream)
 	cfg.ShardSyncInterval = time.Hour // only the sync at start runs
 	ctx := context.Background()
-	lt := &leaseTable{db: e.ddb, name: cfg.LeaseTable, owner: "old-instance"}
-	if err := lt.ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
-	const gone = "shardId-000000000042"
-	for _, l := range []lease{
-		{Key: gone, Checkpoint: position{Seq: cpTrimHorizon}},
-		{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}},
-	} {
-		if _, err := lt.create(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.seedLeases(t, cfg.LeaseTable,
+		lease{Key: gone, Checkpoint: position{Seq: cpTrimHorizon}},
+		lease{Key: "shardId-000000000000", Checkpoint: position{Seq: cpTrimHorizon}, Parents: []string{gone}})
 	e.put(t, stream, lines("held-back", 5)...)
 	s := e.source(t, cfg, srcOpts{worker: "w"})
 	var c collector
