@@ -37,7 +37,8 @@
 // decompressed — sends its message to the dead letter: moved to
 // dead_letter_queue_url when set (with a vpcflow_error message attribute
 // naming bucket, key and reason), otherwise left on the queue, invisible
-// for a full visibility timeout, for the queue's redrive policy. Records
+// for a full visibility timeout, for the queue's redrive policy (a warning
+// at start says when the queue has none). Records
 // read before the damage are delivered; the failure is logged with bucket
 // and key, counted in vpcflow_s3sqs_objects_total{outcome}, and put in the
 // object's last batch (Batch.Failed) so it reaches the source's .errors

@@ -3,13 +3,21 @@ package s3sqssource
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
-
-	"github.com/klauspost/compress/gzip"
+	"log/slog"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -385,5 +393,70 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 	got := consume(t, s, 10*time.Second, records(6), nil)
 	if len(got.lines["s3://"+testBucket+"/"+key]) != 6 {
 		t.Errorf("lines = %v", got.lines)
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Without dead_letter_queue_url, a queue with no redrive policy is named in
+// a warning once SQS answered; a queue with one, or a configured
+// dead-letter queue, gives none.
+func TestRedrivePolicyChecked(t *testing.T) {
+	e := newEnv(t)
+	redriven := fmt.Sprintf("flows-%d-redriven", queueSeq.Add(1))
+	if _, err := e.sqs.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName: aws.String(redriven),
+		Attributes: map[string]string{"RedrivePolicy": `{"maxReceiveCount":"5","deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:` +
+			path.Base(e.dlqURL) + `"}`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const warning = "the queue has no redrive policy"
+	for _, tc := range []struct {
+		name  string
+		mut   func(*Config)
+		warns bool
+	}{
+		{"no redrive, no dead-letter queue", nil, true},
+		{"redrive policy", func(c *Config) { c.QueueURL = e.sqsURL + "/000000000000/" + redriven }, false},
+		{"dead_letter_queue_url", func(c *Config) { c.DeadLetterQueueURL = e.dlqURL }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncBuffer
+			s, err := New(context.Background(), e.config(tc.mut), component.Settings{
+				ID: "s3", Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			if err := s.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "ready", 10*time.Second, s.Ready)
+			s.Close(context.Background())
+			if got := strings.Contains(logs.String(), warning); got != tc.warns {
+				t.Fatalf("warning logged: %v, want %v; logs:\n%s", got, tc.warns, logs.String())
+			}
+			if tc.warns && !strings.Contains(logs.String(), `"queue":"`+path.Base(e.queueURL)+`"`) {
+				t.Fatalf("warning does not name the queue:\n%s", logs.String())
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -622,15 +623,29 @@ func (s *Source) pollQueueStats() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// Without dead_letter_queue_url, notifications whose object cannot be
+	// read rely on the queue's redrive policy: check once that it has one.
+	checked := s.cfg.DeadLetterQueueURL != ""
 	for {
+		names := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}
+		if !checked {
+			names = append(names, types.QueueAttributeNameRedrivePolicy)
+		}
 		out, err := s.sqs.GetQueueAttributes(s.ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl:       aws.String(s.cfg.QueueURL),
-			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
+			AttributeNames: names,
 		})
 		if err == nil {
 			s.ready.Store(true)
 			if v, perr := strconv.ParseFloat(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], 64); perr == nil {
 				s.m.queueMessages.Set(v)
+			}
+			if !checked {
+				checked = true
+				if out.Attributes[string(types.QueueAttributeNameRedrivePolicy)] == "" {
+					s.log.Warn("the queue has no redrive policy and dead_letter_queue_url is not set: a notification whose object cannot be read (NoSuchKey, AccessDenied, corrupt data) is received again every visibility_timeout until the queue's retention period deletes it",
+						"queue", path.Base(s.cfg.QueueURL))
+				}
 			}
 		} else if s.ctx.Err() == nil {
 			s.m.sqsErrors.WithLabelValues("GetQueueAttributes").Inc()
