@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -59,4 +60,31 @@ func (b *Batch) Reset() {
 	clear(b.Records)
 	clear(b.Failed)
 	*b = Batch{Records: b.Records[:0], Failed: b.Failed[:0], Buf: b.Buf[:0]}
+}
+
+// BatchPool recycles a source's acknowledged batches: their record slices
+// (456 bytes a record) and buffers are the bulk of what a source
+// allocates. A batch may be put back only once its AckFunc was called,
+// when by the Batch contract no stage or sink holds it any more. The zero
+// value is ready for use.
+type BatchPool struct{ p sync.Pool }
+
+// Get returns an empty recycled batch, or nil when there is none.
+func (bp *BatchPool) Get() *Batch {
+	b, _ := bp.p.Get().(*Batch)
+	return b
+}
+
+// Put empties b and keeps it. Of each record only the pointer fields are
+// cleared, so that a batch waiting in the pool keeps no line buffer,
+// origin or ENI alive; sources append whole Records, which overwrites the
+// rest (cheaper than clearing 456 bytes a record twice).
+func (bp *BatchPool) Put(b *Batch) {
+	for i := range b.Records {
+		r := &b.Records[i]
+		r.Raw, r.Origin, r.ENI = nil, nil, nil
+	}
+	clear(b.Failed)
+	*b = Batch{Records: b.Records[:0], Failed: b.Failed[:0], Buf: b.Buf[:0]}
+	bp.p.Put(b)
 }

@@ -47,7 +47,7 @@ type Source struct {
 	ch        chan item
 	stop      chan struct{}
 
-	pool   sync.Pool
+	pool   flowlog.BatchPool
 	nacked atomic.Int64
 	closed atomic.Bool
 }
@@ -122,7 +122,7 @@ func (s *Source) open(name string) (*input, error) {
 }
 
 func (s *Source) newBatch() *flowlog.Batch {
-	if b, ok := s.pool.Get().(*flowlog.Batch); ok {
+	if b := s.pool.Get(); b != nil {
 		return b
 	}
 	return &flowlog.Batch{
@@ -215,7 +215,6 @@ func (s *Source) next() (*flowlog.Batch, error) {
 			s.cur = nil
 		}
 		if len(b.Records) == 0 && len(b.Failed) == 0 {
-			b.Reset()
 			s.pool.Put(b)
 			continue
 		}
@@ -233,7 +232,6 @@ func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
 			s.nacked.Add(1)
 		}
 		// The engine no longer holds the batch: recycle it.
-		b.Reset()
 		s.pool.Put(b)
 		return nil
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
 // partition is the checkpointer of one owned partition. Batches are tracked
@@ -43,6 +45,9 @@ type inflight struct {
 	epoch int32
 	done  bool
 	acked bool // the AckFunc was called
+	// b is the batch, recycled once acknowledged (nil when it was never
+	// handed out).
+	b *flowlog.Batch
 }
 
 func (p *partition) track(in *inflight) {
@@ -56,12 +61,18 @@ func (p *partition) track(in *inflight) {
 func (in *inflight) ack(_ context.Context, err error) error {
 	s := in.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if in.acked {
+		s.mu.Unlock()
 		return errAckedTwice
 	}
 	in.acked = true
 	s.ackLocked(in, err)
+	b := in.b
+	in.b = nil
+	s.mu.Unlock()
+	if b != nil {
+		s.batches.Put(b)
+	}
 	return nil
 }
 

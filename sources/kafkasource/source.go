@@ -67,6 +67,7 @@ type Source struct {
 	mu      sync.Mutex
 	parts   map[tp]*partition // partitions owned now
 	pending []pendingBatch    // decoded, not yet handed out
+	batches flowlog.BatchPool // acknowledged batches, for reuse
 	closed  bool              // Close has finished committing: acks are ignored
 }
 
@@ -296,16 +297,21 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		} else {
 			o.Name = p.name + "@" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last.Offset, 10)
 		}
-		in := &inflight{s: s, p: p, next: last.Offset + 1, epoch: last.LeaderEpoch}
+		in := &inflight{s: s, p: p, next: last.Offset + 1, epoch: last.LeaderEpoch, b: b}
 		s.mu.Lock()
 		p.track(in)
-		if len(b.Records) == 0 && len(b.Failed) == 0 {
+		empty := len(b.Records) == 0 && len(b.Failed) == 0
+		if empty {
 			// Nothing to hand out (control messages, empty values): done.
+			in.b = nil
 			s.ackLocked(in, nil)
 		} else {
 			s.pending = append(s.pending, pendingBatch{b, in})
 		}
 		s.mu.Unlock()
+		if empty {
+			s.batches.Put(b)
+		}
 		b = nil
 	}
 	remaining := 0 // estimated flow records not yet decoded
@@ -314,12 +320,8 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 	}
 	for i, r := range recs {
 		if b == nil {
-			b = &flowlog.Batch{
-				Source:    s.id,
-				Partition: p.name,
-				Read:      now,
-				Records:   make([]flowlog.Record, 0, s.batchCap(len(recs)-i, remaining)),
-			}
+			b = s.newBatch(s.batchCap(len(recs)-i, remaining))
+			b.Source, b.Partition, b.Read = s.id, p.name, now
 			o = &flowlog.Origin{}
 			first = r.Offset
 		}
@@ -358,6 +360,18 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		}
 		s.mu.Unlock()
 	}
+}
+
+// newBatch returns an empty batch with room for n records, recycled when
+// one is free.
+func (s *Source) newBatch(n int) *flowlog.Batch {
+	if b := s.batches.Get(); b != nil {
+		if cap(b.Records) < n {
+			b.Records = make([]flowlog.Record, 0, n)
+		}
+		return b
+	}
+	return &flowlog.Batch{Records: make([]flowlog.Record, 0, n)}
 }
 
 // estimateRecords guesses, high, how many flow records a value holds: a

@@ -183,7 +183,11 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 		}
 		var nbytes int
 		if len(out.Records) > 0 {
-			b := &flowlog.Batch{Source: s.id, Partition: shard, Read: time.Now()}
+			b := s.batches.Get()
+			if b == nil {
+				b = &flowlog.Batch{}
+			}
+			b.Source, b.Partition, b.Read = s.id, shard, time.Now()
 			var pos position
 			for _, r := range out.Records {
 				nbytes += len(r.Data)
@@ -204,7 +208,9 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 				}
 				continue
 			}
-			if !empty {
+			if empty {
+				s.batches.Put(b)
+			} else {
 				select {
 				case s.out <- delivery{b: b, h: h, tk: tk}:
 				case <-ctx.Done():

@@ -51,6 +51,8 @@ type Source struct {
 	outstanding          atomic.Int64
 	idle                 chan struct{}
 
+	batches flowlog.BatchPool // acknowledged batches, for reuse
+
 	mu   sync.Mutex
 	held map[string]*held
 	seen map[string]seenLease // coordinator only
@@ -173,6 +175,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 					return errors.New("kinesissource: batch acknowledged twice")
 				}
 				d.h.tr.ack(d.tk, err == nil)
+				s.batches.Put(d.b)
 				if s.outstanding.Add(-1) == 0 {
 					select {
 					case s.idle <- struct{}{}:

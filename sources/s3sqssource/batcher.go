@@ -2,7 +2,6 @@ package s3sqssource
 
 import (
 	"bytes"
-	"sync"
 	"time"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -23,7 +22,7 @@ type batcher struct {
 	// emit hands a full batch on; it blocks while the consumer is behind.
 	emit func(*flowlog.Batch) error
 	// pool, when set, supplies batches returned by acknowledgements.
-	pool *batchPool
+	pool *flowlog.BatchPool
 
 	// hint estimates the bytes of lines still to come (0: unknown); the
 	// first allocation of a batch is sized from it so that small objects
@@ -42,7 +41,7 @@ const minBatchBytes = 16 << 10
 
 func (bt *batcher) batch() *flowlog.Batch {
 	if bt.b == nil && bt.pool != nil {
-		if b := bt.pool.get(); b != nil {
+		if b := bt.pool.Get(); b != nil {
 			b.Source, b.Partition = bt.source, bt.partition
 			bt.b = b
 		}
@@ -183,23 +182,4 @@ func (bt *batcher) flush() error {
 	bt.hint -= int64(len(b.Buf))
 	b.Read = time.Now()
 	return bt.emit(b)
-}
-
-// batchPool recycles acknowledged batches: their record slices (456 bytes
-// a record) and buffers are the bulk of what the source allocates. A batch
-// goes back only after its AckFunc was called, when by the Batch contract
-// no stage or sink holds it any more.
-type batchPool struct{ p sync.Pool }
-
-func (bp *batchPool) get() *flowlog.Batch {
-	b, _ := bp.p.Get().(*flowlog.Batch)
-	return b
-}
-
-// put resets b and keeps it. Records beyond the new length are not
-// cleared: append overwrites each whole Record before it is used again.
-func (bp *batchPool) put(b *flowlog.Batch) {
-	clear(b.Failed)
-	*b = flowlog.Batch{Records: b.Records[:0], Failed: b.Failed[:0], Buf: b.Buf[:0]}
-	bp.p.Put(b)
 }

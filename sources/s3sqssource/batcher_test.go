@@ -28,7 +28,7 @@ func TestBatcher(t *testing.T) {
 			}
 			return nil
 		},
-		pool: &batchPool{},
+		pool: &flowlog.BatchPool{},
 	}
 	var want []string
 	for i := range 40 {

@@ -73,7 +73,7 @@ func benchObject(b *testing.B, s *Source, key string, size int64) {
 				}
 				recs += len(bb.Records)
 				failed += len(bb.Failed)
-				s.batches.put(bb) // acknowledged at once
+				s.batches.Put(bb) // acknowledged at once
 				return nil
 			},
 			pool: &s.batches,

@@ -56,7 +56,7 @@ type Source struct {
 
 	out     chan pending
 	sem     *semaphore.Weighted
-	batches batchPool
+	batches flowlog.BatchPool
 
 	ctx    context.Context // cancelled by Close (or kill)
 	cancel context.CancelFunc
@@ -421,7 +421,7 @@ func (s *Source) emit(m *message, b *flowlog.Batch) error {
 			return errors.New("s3sqssource: batch acknowledged twice")
 		}
 		s.ack(m, err)
-		s.batches.put(b)
+		s.batches.Put(b)
 		return nil
 	}
 	n := len(b.Records) // b is not ours once sent: it may be acked and reused
