@@ -61,6 +61,11 @@ type Config struct {
 	WorkerID string `yaml:"worker_id"`
 	// MaxRecordsPerCall is GetRecords' Limit, at most 10000.
 	MaxRecordsPerCall int `yaml:"max_records_per_call"`
+	// BatchMaxRecords closes a batch once it holds this many flow-log
+	// records: one GetRecords answer (up to 10 MB, a million lines of
+	// CloudWatch Logs envelopes) becomes several batches. A Kinesis record
+	// is never split across batches.
+	BatchMaxRecords int `yaml:"batch_max_records"`
 	// PollInterval is the wait between GetRecords calls on a shard that is
 	// caught up (or returned nothing).
 	PollInterval time.Duration `yaml:"poll_interval"`
@@ -83,6 +88,9 @@ type Config struct {
 //     DynamoDB hiccup) are needed to lose a lease.
 //   - max_records_per_call 10000 (the API maximum): one call per shard per
 //     200ms (the 5 reads/s limit) then drains a busy shard's 1000 records/s.
+//   - batch_max_records 4096, as the kafka source: a batch of ~1.9 MB of
+//     records, so that the engine's max_in_flight batches bound memory
+//     whatever one GetRecords answer holds.
 //   - poll_interval 1s: an idle shard costs one GetRecords a second, a fifth
 //     of its read budget, leaving room for a second consumer.
 //   - shard_sync_interval 60s: ListShards is limited to 100 calls/s per
@@ -93,6 +101,7 @@ func NewDefaultConfig() *Config {
 		Payload:           PayloadAuto,
 		FailoverTime:      10 * time.Second,
 		MaxRecordsPerCall: 10000,
+		BatchMaxRecords:   4096,
 		PollInterval:      time.Second,
 		ShardSyncInterval: 60 * time.Second,
 	}
@@ -126,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRecordsPerCall < 1 || c.MaxRecordsPerCall > 10000 {
 		errs = append(errs, fmt.Errorf("max_records_per_call must be between 1 and 10000, got %d", c.MaxRecordsPerCall))
+	}
+	if c.BatchMaxRecords <= 0 {
+		errs = append(errs, fmt.Errorf("batch_max_records must be positive, got %d", c.BatchMaxRecords))
 	}
 	if c.PollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("poll_interval must be positive, got %s", c.PollInterval))

@@ -6,6 +6,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,4 +210,71 @@ func checkKeyOrder(t *testing.T, recs []got) {
 		last[k] = n
 	}
 	_ = slices.Sort[[]string]
+}
+
+// One GetRecords answer becomes batches of at most batch_max_records flow
+// records (a Kinesis record is not split), and a nack of a middle batch
+// reads the rest again: every line once, in order, checkpointed at the end.
+func TestAnswerSplitIntoBatches(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 1)
+	var puts [][2]string
+	var want []string
+	for i := range 60 {
+		var ls []string
+		for j := range 5 {
+			ls = append(ls, fmt.Sprintf("r%03d line %d", i, j))
+		}
+		want = append(want, ls...)
+		puts = append(puts, [2]string{"k", strings.Join(ls, "\n")})
+	}
+	e.put(t, stream, puts...)
+	cfg := testConfig(stream)
+	cfg.BatchMaxRecords = 12
+	s := e.source(t, cfg, srcOpts{worker: "w"})
+	var c collector
+	var mu sync.Mutex
+	var sizes []int
+	nacked := false
+	done := consume(s, &c, func(b *flowlog.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(b.Records))
+		if !nacked && strings.HasPrefix(string(b.Records[0].Raw), "r030") {
+			nacked = true
+			return errNack
+		}
+		return nil
+	})
+	waitFor(t, 15*time.Second, "every line", func() bool { return c.count() >= len(want) })
+	s.Close(context.Background())
+	<-done
+	got, _ := c.snapshot()
+	if len(got) != len(want) {
+		t.Fatalf("read %d lines, want %d", len(got), len(want))
+	}
+	for i, r := range got {
+		if r.raw != want[i] {
+			t.Fatalf("line %d = %q, want %q", i, r.raw, want[i])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !nacked {
+		t.Fatal("no batch started at record r030 (batches not split at record boundaries?)")
+	}
+	for _, n := range sizes {
+		if n > 12+4 || n%5 != 0 {
+			t.Fatalf("batch sizes %v: want at most 12 records plus the rest of one Kinesis record, whole records only", sizes)
+		}
+	}
+	if len(sizes) < len(want)/15 {
+		t.Fatalf("%d batches for %d lines: answers not split", len(sizes), len(want))
+	}
+	_, lastSeq, _ := strings.Cut(got[len(got)-1].origin.Name, "@")
+	for k, l := range e.leases(t, cfg.LeaseTable) {
+		if l.Checkpoint.Seq != lastSeq {
+			t.Errorf("lease %s checkpoint %s, want %s", k, l.Checkpoint.Seq, lastSeq)
+		}
+	}
 }

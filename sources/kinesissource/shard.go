@@ -182,31 +182,39 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			s.m.lag.WithLabelValues(shard).Set(float64(*out.MillisBehindLatest) / 1000)
 		}
 		var nbytes int
-		if len(out.Records) > 0 {
-			b := s.batches.Get()
+		for _, r := range out.Records {
+			nbytes += len(r.Data)
+		}
+		s.m.records.Add(float64(len(out.Records)))
+		s.m.bytes.Add(float64(nbytes))
+		// The answer becomes batches of at most batch_max_records flow
+		// records (a Kinesis record is never split), each ending at the
+		// position of its last Kinesis record.
+		var b *flowlog.Batch
+		nacked := false
+		for i, r := range out.Records {
 			if b == nil {
-				b = &flowlog.Batch{}
+				if b = s.batches.Get(); b == nil {
+					b = &flowlog.Batch{}
+				}
+				b.Source, b.Partition, b.Read = s.id, shard, time.Now()
 			}
-			b.Source, b.Partition, b.Read = s.id, shard, time.Now()
-			var pos position
-			for _, r := range out.Records {
-				nbytes += len(r.Data)
-				res := dec.add(b, shard, r, skip)
-				skip = nil // only the first record can be the checkpointed one
-				pos = position{Seq: aws.ToString(r.SequenceNumber), Sub: max(res.lastSub, 0)}
+			res := dec.add(b, shard, r, skip)
+			skip = nil // only the first record can be the checkpointed one
+			if len(b.Records) < s.cfg.BatchMaxRecords && i < len(out.Records)-1 {
+				continue
 			}
-			s.m.records.Add(float64(len(out.Records)))
-			s.m.bytes.Add(float64(nbytes))
+			pos := position{Seq: aws.ToString(r.SequenceNumber), Sub: max(res.lastSub, 0)}
 			s.m.failures.Add(float64(len(b.Failed)))
 			last = pos
 			empty := len(b.Records) == 0 && len(b.Failed) == 0 // control messages
 			tk, ok := h.tr.add(pos, empty)
 			if !ok {
-				// A nack came in: rewind first, within the call rate.
-				if !sleep(ctx, minCallInterval-time.Since(callStart)) {
-					return
-				}
-				continue
+				// A nack came in: what follows the last acknowledged
+				// position is read again, this batch included.
+				s.batches.Put(b)
+				nacked = true
+				break
 			}
 			if empty {
 				s.batches.Put(b)
@@ -217,6 +225,14 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 					return
 				}
 			}
+			b = nil
+		}
+		if nacked {
+			// Rewind first, within the call rate.
+			if !sleep(ctx, minCallInterval-time.Since(callStart)) {
+				return
+			}
+			continue
 		}
 		if out.NextShardIterator == nil || *out.NextShardIterator == "" {
 			log.Debug("shard end reached", "children", len(out.ChildShards))
