@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/vpcflow/vpcflow/internal/testlog"
 	"github.com/vpcflow/vpcflow/processor"
 )
 
@@ -126,10 +127,10 @@ telemetry: {log_level: debug}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	var logs testlog.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := runPipelineWith(ctx, cfg, &syncWriter{w: &logs}, nil); err != nil {
+	if err := runPipelineWith(ctx, cfg, &logs, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := flaky.distinct(); got != len(want) {
@@ -153,15 +154,4 @@ telemetry: {log_level: debug}
 	if !strings.Contains(logs.String(), "dead letter") {
 		t.Errorf("the logs do not mention the dead letter:\n%.3000s", logs.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

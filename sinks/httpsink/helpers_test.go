@@ -1,7 +1,6 @@
 package httpsink
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/vpcflow/vpcflow/internal/testlog"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
@@ -139,33 +139,15 @@ func testConfig(url string) Config {
 	return c
 }
 
-// logBuffer is a concurrency-safe slog destination.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testEnv struct {
 	sink *Sink
 	reg  *prometheus.Registry
-	logs *logBuffer
+	logs *testlog.Buffer
 }
 
 func newTestSink(t testing.TB, cfg Config) *testEnv {
 	t.Helper()
-	env := &testEnv{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	env := &testEnv{reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	s, err := New(cfg, component.Settings{
 		ID:         "out",
 		Logger:     slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vpcflow/vpcflow/internal/testlog"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -396,24 +396,6 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Without dead_letter_queue_url, a queue with no redrive policy is named in
 // a warning once SQS answered; a queue with one, or a configured
 // dead-letter queue, gives none.
@@ -438,7 +420,7 @@ func TestRedrivePolicyChecked(t *testing.T) {
 		{"dead_letter_queue_url", func(c *Config) { c.DeadLetterQueueURL = e.dlqURL }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testlog.Buffer
 			s, err := New(context.Background(), e.config(tc.mut), component.Settings{
 				ID: "s3", Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			})
