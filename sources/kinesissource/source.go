@@ -165,8 +165,13 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	for {
 		select {
 		case d := <-s.out:
-			if d.h.tr.isDead() {
-				continue // the lease was lost: its new owner reads this again
+			if d.h.tr.discarded(d.tk) {
+				// The lease was lost (its new owner reads this again) or a
+				// nack came since: the reader reads it again after the
+				// last acknowledged batch. Handing it out would only
+				// deliver it twice.
+				s.batches.Put(d.b)
+				continue
 			}
 			s.outstanding.Add(1)
 			var once atomic.Bool

@@ -201,8 +201,10 @@ func (t *tracker) kill() {
 	t.mu.Unlock()
 }
 
-func (t *tracker) isDead() bool {
+// discarded reports whether the batch of tk no longer counts: the lease
+// was lost, or a nack since it was added makes the reader read it again.
+func (t *tracker) discarded(tk ticket) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.dead
+	return t.dead || tk.gen != t.gen
 }
