@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // reasons are the values of the reason label: bounded, fixed words.
@@ -24,8 +26,8 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 		Help: "Lines the parse stage rejected, by reason: field_count, range, negative, syntax, address, control, too_long, empty, header, other.",
 	}, []string{"stage", "reason"})
 	var problems []error
-	headers = register(reg, headers, &problems)
-	errs = register(reg, errs, &problems)
+	headers = component.Register(reg, headers, &problems)
+	errs = component.Register(reg, errs, &problems)
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
@@ -34,21 +36,4 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 		m.errors[r] = errs.WithLabelValues(stage, r)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector another
-// parse stage registered before.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errs *[]error) T {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing
-		}
-	}
-	*errs = append(*errs, err)
-	return c
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 type metrics struct {
@@ -57,17 +59,17 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		Name: "vpcflow_kinesis_shards_expired_total",
 		Help: "Shards that left the stream (retention) before they were read to their end: their unread records were lost upstream.",
 	}, []string{"source"})
-	var err error
-	expired = register(reg, expired, &err)
-	lag = register(reg, lag, &err)
-	held = register(reg, held, &err)
-	records = register(reg, records, &err)
-	bytes = register(reg, bytes, &err)
-	failures = register(reg, failures, &err)
-	calls = register(reg, calls, &err)
-	leaseOps = register(reg, leaseOps, &err)
-	cps = register(reg, cps, &err)
-	if err != nil {
+	var errs []error
+	expired = component.Register(reg, expired, &errs)
+	lag = component.Register(reg, lag, &errs)
+	held = component.Register(reg, held, &errs)
+	records = component.Register(reg, records, &errs)
+	bytes = component.Register(reg, bytes, &errs)
+	failures = component.Register(reg, failures, &errs)
+	calls = component.Register(reg, calls, &errs)
+	leaseOps = component.Register(reg, leaseOps, &errs)
+	cps = component.Register(reg, cps, &errs)
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &metrics{
@@ -81,19 +83,4 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		checkpoints: cps.WithLabelValues(id),
 		expired:     expired.WithLabelValues(id),
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (several kinesis sources in one process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errp = errors.Join(*errp, err)
-	}
-	return c
 }
