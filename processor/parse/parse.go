@@ -163,52 +163,44 @@ func tokenEnd(fl flowlog.Field, line []byte, start int) (int, *ParseError) {
 	return i, nil
 }
 
+// intMax is the largest value of each integer field that is narrower than
+// 64 bits unsigned (0: no bound beyond uint64).
+var intMax = [flowlog.NumFields]uint64{
+	flowlog.FVersion:     255,
+	flowlog.FSrcPort:     65535,
+	flowlog.FDstPort:     65535,
+	flowlog.FProtocol:    255,
+	flowlog.FStart:       1<<63 - 1,
+	flowlog.FEnd:         1<<63 - 1,
+	flowlog.FTCPFlags:    65535,
+	flowlog.FTrafficPath: 255,
+}
+
 // setInt stores v into integer field fl after checking its range.
 func setInt(r *flowlog.Record, fl flowlog.Field, v uint64, tok []byte) *ParseError {
+	if m := intMax[fl]; m != 0 && v > m {
+		return fieldErr(fl.String(), tok, ErrRange)
+	}
 	switch fl {
 	case flowlog.FVersion:
-		if v > 255 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.Version = uint8(v)
 	case flowlog.FSrcPort:
-		if v > 65535 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.SrcPort = uint16(v)
 	case flowlog.FDstPort:
-		if v > 65535 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.DstPort = uint16(v)
 	case flowlog.FProtocol:
-		if v > 255 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.Protocol = uint8(v)
 	case flowlog.FPackets:
 		r.Packets = v
 	case flowlog.FBytes:
 		r.Bytes = v
 	case flowlog.FStart:
-		if v > 1<<63-1 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.Start = int64(v)
 	case flowlog.FEnd:
-		if v > 1<<63-1 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.End = int64(v)
 	case flowlog.FTCPFlags:
-		if v > 65535 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.TCPFlags = uint16(v)
 	case flowlog.FTrafficPath:
-		if v > 255 {
-			return fieldErr(fl.String(), tok, ErrRange)
-		}
 		r.TrafficPath = uint8(v)
 	case flowlog.FPacketsLostNoRoute, flowlog.FPacketsLostBlackhole,
 		flowlog.FPacketsLostMTUExceeded, flowlog.FPacketsLostTTLExpired:
