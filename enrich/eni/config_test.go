@@ -1,7 +1,6 @@
 package eni
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/component/componenttest"
 )
 
 // decode decodes a component's YAML as the engine does: KnownFields over
@@ -23,12 +21,7 @@ func decode(t *testing.T, path string) (*Config, error) {
 		t.Fatal(err)
 	}
 	cfg := NewFactory().NewDefaultConfig().(*Config)
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, cfg.Validate()
+	return cfg, componenttest.Decode(b, cfg)
 }
 
 func TestGoodConfigs(t *testing.T) {

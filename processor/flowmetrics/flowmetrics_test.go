@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/component/componenttest"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -357,12 +357,7 @@ func TestConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewDefaultConfig()
-			dec := yaml.NewDecoder(strings.NewReader(tc.yaml))
-			dec.KnownFields(true)
-			err := dec.Decode(c)
-			if err == nil {
-				err = c.Validate()
-			}
+			err := componenttest.Decode([]byte(tc.yaml), c)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)

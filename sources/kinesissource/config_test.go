@@ -1,14 +1,13 @@
 package kinesissource
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/vpcflow/vpcflow/processor/component/componenttest"
 )
 
 // load decodes a config file as the engine does: into the defaults, with
@@ -20,12 +19,7 @@ func load(t *testing.T, path string) (*Config, error) {
 		t.Fatal(err)
 	}
 	cfg := NewFactory().NewDefaultConfig().(*Config)
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	return cfg, componenttest.Decode(data, cfg)
 }
 
 func TestGoodConfigs(t *testing.T) {

@@ -1,26 +1,20 @@
 package s3sqssource
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/vpcflow/vpcflow/processor/component/componenttest"
 )
 
 // decodeConfig decodes like the engine: strict keys into the defaults,
 // then Validate.
 func decodeConfig(data []byte) (*Config, error) {
 	c := NewDefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		return nil, err
-	}
-	return c, c.Validate()
+	return c, componenttest.Decode(data, c)
 }
 
 func TestConfigFiles(t *testing.T) {
