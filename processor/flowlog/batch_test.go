@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 )
 
@@ -33,5 +34,28 @@ func TestBatchPoolPut(t *testing.T) {
 	// the race detector): Get returns the batch or nil, never another.
 	if got := bp.Get(); got != nil && got != b {
 		t.Fatalf("Get returned a batch never put")
+	}
+}
+
+// SetInt and SetAddr store what Int and Addr read back, for every integer
+// and address field.
+func TestSetIntAddrRoundTrip(t *testing.T) {
+	a := netip.MustParseAddr("10.1.2.3")
+	for f := range NumFields {
+		var r Record
+		switch f.Kind() {
+		case KindInt:
+			r.SetInt(f, 200)
+			r.SetSpan(f, 0, 0)
+			if v, ok := r.Int(f); !ok || v != 200 {
+				t.Errorf("%s: Int = %d, %v after SetInt(200)", f, v, ok)
+			}
+		case KindAddr:
+			r.SetAddr(f, a)
+			r.SetSpan(f, 0, 0)
+			if got, ok := r.Addr(f); !ok || got != a {
+				t.Errorf("%s: Addr = %v, %v after SetAddr", f, got, ok)
+			}
+		}
 	}
 }

@@ -131,6 +131,51 @@ func (r *Record) Addr(f Field) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// SetInt stores v into integer field f (KindInt), truncated to the field's
+// width: the caller checks ranges. It does not mark f present (SetSpan
+// does). Other fields are ignored.
+func (r *Record) SetInt(f Field, v uint64) {
+	switch f {
+	case FVersion:
+		r.Version = uint8(v)
+	case FSrcPort:
+		r.SrcPort = uint16(v)
+	case FDstPort:
+		r.DstPort = uint16(v)
+	case FProtocol:
+		r.Protocol = uint8(v)
+	case FPackets:
+		r.Packets = v
+	case FBytes:
+		r.Bytes = v
+	case FStart:
+		r.Start = int64(v)
+	case FEnd:
+		r.End = int64(v)
+	case FTCPFlags:
+		r.TCPFlags = uint16(v)
+	case FTrafficPath:
+		r.TrafficPath = uint8(v)
+	case FPacketsLostNoRoute, FPacketsLostBlackhole, FPacketsLostMTUExceeded, FPacketsLostTTLExpired:
+		r.PacketsLost[f-FPacketsLostNoRoute] = v
+	}
+}
+
+// SetAddr stores a into address field f (KindAddr). It does not mark f
+// present (SetSpan does). Other fields are ignored.
+func (r *Record) SetAddr(f Field, a netip.Addr) {
+	switch f {
+	case FSrcAddr:
+		r.SrcAddr = a
+	case FDstAddr:
+		r.DstAddr = a
+	case FPktSrcAddr:
+		r.PktSrcAddr = a
+	case FPktDstAddr:
+		r.PktDstAddr = a
+	}
+}
+
 // Direction of a flow relative to its network interface.
 type Direction uint8
 

@@ -110,16 +110,7 @@ func (f *Format) parse(r *flowlog.Record) *ParseError {
 				}
 			}
 			i = end
-			switch fl {
-			case flowlog.FSrcAddr:
-				r.SrcAddr = a
-			case flowlog.FDstAddr:
-				r.DstAddr = a
-			case flowlog.FPktSrcAddr:
-				r.PktSrcAddr = a
-			case flowlog.FPktDstAddr:
-				r.PktDstAddr = a
-			}
+			r.SetAddr(fl, a)
 		default:
 			for i < n {
 				c := line[i]
@@ -181,31 +172,7 @@ func setInt(r *flowlog.Record, fl flowlog.Field, v uint64, tok []byte) *ParseErr
 	if m := intMax[fl]; m != 0 && v > m {
 		return fieldErr(fl.String(), tok, ErrRange)
 	}
-	switch fl {
-	case flowlog.FVersion:
-		r.Version = uint8(v)
-	case flowlog.FSrcPort:
-		r.SrcPort = uint16(v)
-	case flowlog.FDstPort:
-		r.DstPort = uint16(v)
-	case flowlog.FProtocol:
-		r.Protocol = uint8(v)
-	case flowlog.FPackets:
-		r.Packets = v
-	case flowlog.FBytes:
-		r.Bytes = v
-	case flowlog.FStart:
-		r.Start = int64(v)
-	case flowlog.FEnd:
-		r.End = int64(v)
-	case flowlog.FTCPFlags:
-		r.TCPFlags = uint16(v)
-	case flowlog.FTrafficPath:
-		r.TrafficPath = uint8(v)
-	case flowlog.FPacketsLostNoRoute, flowlog.FPacketsLostBlackhole,
-		flowlog.FPacketsLostMTUExceeded, flowlog.FPacketsLostTTLExpired:
-		r.PacketsLost[fl-flowlog.FPacketsLostNoRoute] = v
-	}
+	r.SetInt(fl, v)
 	return nil
 }
 

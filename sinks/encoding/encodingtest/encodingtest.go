@@ -67,46 +67,13 @@ func set(r *flowlog.Record, f flowlog.Field, raw []byte, i, j int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		switch f {
-		case flowlog.FSrcAddr:
-			r.SrcAddr = a
-		case flowlog.FDstAddr:
-			r.DstAddr = a
-		case flowlog.FPktSrcAddr:
-			r.PktSrcAddr = a
-		case flowlog.FPktDstAddr:
-			r.PktDstAddr = a
-		}
+		r.SetAddr(f, a)
 	case flowlog.KindInt:
 		v, err := strconv.ParseUint(t, 10, 64)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		switch f {
-		case flowlog.FVersion:
-			r.Version = uint8(v)
-		case flowlog.FSrcPort:
-			r.SrcPort = uint16(v)
-		case flowlog.FDstPort:
-			r.DstPort = uint16(v)
-		case flowlog.FProtocol:
-			r.Protocol = uint8(v)
-		case flowlog.FPackets:
-			r.Packets = v
-		case flowlog.FBytes:
-			r.Bytes = v
-		case flowlog.FStart:
-			r.Start = int64(v)
-		case flowlog.FEnd:
-			r.End = int64(v)
-		case flowlog.FTCPFlags:
-			r.TCPFlags = uint16(v)
-		case flowlog.FTrafficPath:
-			r.TrafficPath = uint8(v)
-		case flowlog.FPacketsLostNoRoute, flowlog.FPacketsLostBlackhole,
-			flowlog.FPacketsLostMTUExceeded, flowlog.FPacketsLostTTLExpired:
-			r.PacketsLost[f-flowlog.FPacketsLostNoRoute] = v
-		}
+		r.SetInt(f, v)
 	}
 	r.SetSpan(f, i, j-i)
 	return nil
