@@ -2,7 +2,6 @@ package eni
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -18,9 +17,9 @@ func NewFactory(opts ...Opt) processor.StageFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (processor.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("eni: config is %T, want *eni.Config", cfg)
+			c, err := component.ConfigAs[Config]("eni", cfg)
+			if err != nil {
+				return nil, err
 			}
 			return New(ctx, c, set, opts...)
 		},

@@ -6,6 +6,7 @@ package component
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,4 +89,14 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]er
 	}
 	*errs = append(*errs, err)
 	return c
+}
+
+// ConfigAs returns cfg as *C, the config type of the component named name,
+// or an error when a factory was handed another factory's config.
+func ConfigAs[C any](name string, cfg any) (*C, error) {
+	c, ok := cfg.(*C)
+	if !ok {
+		return nil, fmt.Errorf("%s: config is %T, want %T", name, cfg, (*C)(nil))
+	}
+	return c, nil
 }

@@ -2,7 +2,6 @@ package flowmetrics
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -17,9 +16,9 @@ func NewFactory() processor.StageFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (processor.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("%s: config is %T, want *flowmetrics.Config", Type, cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
+			if err != nil {
+				return nil, err
 			}
 			return NewStage(*c, set)
 		},

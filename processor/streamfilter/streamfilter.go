@@ -25,7 +25,11 @@ func NewFactory() processor.StageFactory {
 		Type:             "log_stream_filter",
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (processor.Stage, error) {
-			return New(*cfg.(*Config), set)
+			c, err := component.ConfigAs[Config]("log_stream_filter", cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(*c, set)
 		},
 	}
 }

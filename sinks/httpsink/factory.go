@@ -2,7 +2,6 @@ package httpsink
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/sinks"
@@ -17,9 +16,9 @@ func NewFactory() sinks.Factory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (sinks.Sink, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("httpsink: config is %T, want *httpsink.Config", cfg)
+			c, err := component.ConfigAs[Config]("httpsink", cfg)
+			if err != nil {
+				return nil, err
 			}
 			return New(*c, set)
 		},

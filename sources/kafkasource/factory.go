@@ -2,7 +2,6 @@ package kafkasource
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/sources"
@@ -14,9 +13,9 @@ func NewFactory() sources.Factory {
 		Type:             "kafka",
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("kafkasource: config is %T, want *kafkasource.Config", cfg)
+			c, err := component.ConfigAs[Config]("kafkasource", cfg)
+			if err != nil {
+				return nil, err
 			}
 			return New(ctx, *c, set)
 		},

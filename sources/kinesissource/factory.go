@@ -2,7 +2,6 @@ package kinesissource
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/sources"
@@ -17,9 +16,9 @@ func NewFactory() sources.Factory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("kinesissource: config is %T, want *kinesissource.Config", cfg)
+			c, err := component.ConfigAs[Config]("kinesissource", cfg)
+			if err != nil {
+				return nil, err
 			}
 			return New(ctx, *c, set)
 		},

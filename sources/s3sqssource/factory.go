@@ -26,9 +26,9 @@ func NewFactory() sources.Factory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("s3sqssource: config is %T, want *s3sqssource.Config", cfg)
+			c, err := component.ConfigAs[Config]("s3sqssource", cfg)
+			if err != nil {
+				return nil, err
 			}
 			return New(ctx, c, set)
 		},
