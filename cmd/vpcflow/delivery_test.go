@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/vpcflow/vpcflow/internal/testlog"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor"
 )
 
@@ -127,7 +127,7 @@ telemetry: {log_level: debug}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs testlog.Buffer
+	var logs testkit.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := runPipelineWith(ctx, cfg, &logs, nil); err != nil {

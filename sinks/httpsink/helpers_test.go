@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/vpcflow/vpcflow/internal/testlog"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
@@ -142,12 +142,12 @@ func testConfig(url string) Config {
 type testEnv struct {
 	sink *Sink
 	reg  *prometheus.Registry
-	logs *testlog.Buffer
+	logs *testkit.Buffer
 }
 
 func newTestSink(t testing.TB, cfg Config) *testEnv {
 	t.Helper()
-	env := &testEnv{reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
+	env := &testEnv{reg: prometheus.NewRegistry(), logs: &testkit.Buffer{}}
 	s, err := New(cfg, component.Settings{
 		ID:         "out",
 		Logger:     slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -168,37 +168,11 @@ func newTestSink(t testing.TB, cfg Config) *testEnv {
 }
 
 func (e *testEnv) counter(name string, labels ...string) float64 {
-	mfs, err := e.reg.Gather()
+	v, _, err := testkit.MetricValue(e.reg, name, labels...)
 	if err != nil {
 		panic(err)
 	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				total += c.GetValue()
-			}
-			if g := m.GetGauge(); g != nil {
-				total += g.GetValue()
-			}
-		}
-	}
-	return total
+	return v
 }
 
 var _ = testutil.ToFloat64

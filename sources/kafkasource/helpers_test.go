@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -175,26 +176,13 @@ func commitNow(t testing.TB, s *Source) {
 
 func gaugeValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	mfs, err := reg.Gather()
+	var pairs []string
+	for k, v := range labels {
+		pairs = append(pairs, k, v)
+	}
+	v, ok, err := testkit.MetricValue(reg, name, pairs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.Gauge != nil {
-				return m.Gauge.GetValue(), true
-			}
-			return m.Counter.GetValue(), true
-		}
-	}
-	return 0, false
+	return v, ok
 }

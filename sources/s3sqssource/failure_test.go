@@ -16,7 +16,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vpcflow/vpcflow/internal/testlog"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -420,7 +420,7 @@ func TestRedrivePolicyChecked(t *testing.T) {
 		{"dead_letter_queue_url", func(c *Config) { c.DeadLetterQueueURL = e.dlqURL }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs testlog.Buffer
+			var logs testkit.Buffer
 			s, err := New(context.Background(), e.config(tc.mut), component.Settings{
 				ID: "s3", Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			})
