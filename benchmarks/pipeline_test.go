@@ -20,10 +20,9 @@ import (
 	"github.com/vpcflow/vpcflow/internal/gen"
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/cidrfilter"
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/parse"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/filesink"
-	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/filesource"
 )
 
@@ -65,9 +64,9 @@ func corpusFile(b *testing.B) (string, int64) {
 
 func factories() processor.Factories {
 	return processor.NewFactories(
-		[]sources.Factory{filesource.NewFactory()},
-		[]processor.StageFactory{parse.NewFactory(), cidrfilter.NewFactory()},
-		[]sinks.Factory{filesink.NewFactory()},
+		[]component.SourceFactory{filesource.NewFactory()},
+		[]component.StageFactory{parse.NewFactory(), cidrfilter.NewFactory()},
+		[]component.SinkFactory{filesink.NewFactory()},
 	)
 }
 

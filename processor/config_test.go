@@ -8,9 +8,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
-	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
 
@@ -57,15 +55,15 @@ func (e errString) Error() string { return string(e) }
 
 func testFactories() processor.Factories {
 	return processor.NewFactories(
-		[]sources.Factory{{Type: "static", NewDefaultConfig: func() any { return &numCfg{} },
-			Create: func(context.Context, any, component.Settings) (sources.Source, error) {
+		[]component.SourceFactory{{Type: "static", NewDefaultConfig: func() any { return &numCfg{} },
+			Create: func(context.Context, any, component.Settings) (component.Source, error) {
 				return &sourcetest.Static{}, nil
 			}}},
-		[]processor.StageFactory{{Type: "noop", NewDefaultConfig: func() any { return &numCfg{} },
-			Create: func(context.Context, any, component.Settings) (processor.Stage, error) {
-				return processor.StageFunc(func(context.Context, *flowlog.Batch) error { return nil }), nil
+		[]component.StageFactory{{Type: "noop", NewDefaultConfig: func() any { return &numCfg{} },
+			Create: func(context.Context, any, component.Settings) (component.Stage, error) {
+				return component.StageFunc(func(context.Context, *flowlog.Batch) error { return nil }), nil
 			}}},
-		[]sinks.Factory{sinktest.Factory("rec", map[string]*sinktest.Recorder{})},
+		[]component.SinkFactory{sinktest.Factory("rec", map[string]*sinktest.Recorder{})},
 	)
 }
 

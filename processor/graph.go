@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -9,21 +8,18 @@ import (
 	"strings"
 
 	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/sinks"
-	"github.com/vpcflow/vpcflow/sources"
-	"go.yaml.in/yaml/v3"
 )
 
 // Factories lists every component type the binary knows.
 type Factories struct {
-	Sources map[string]sources.Factory
-	Stages  map[string]StageFactory
-	Sinks   map[string]sinks.Factory
+	Sources map[string]component.SourceFactory
+	Stages  map[string]component.StageFactory
+	Sinks   map[string]component.SinkFactory
 }
 
 // NewFactories indexes factory lists by type.
-func NewFactories(src []sources.Factory, stg []StageFactory, snk []sinks.Factory) Factories {
-	f := Factories{Sources: map[string]sources.Factory{}, Stages: map[string]StageFactory{}, Sinks: map[string]sinks.Factory{}}
+func NewFactories(src []component.SourceFactory, stg []component.StageFactory, snk []component.SinkFactory) Factories {
+	f := Factories{Sources: map[string]component.SourceFactory{}, Stages: map[string]component.StageFactory{}, Sinks: map[string]component.SinkFactory{}}
 	for _, x := range src {
 		f.Sources[x.Type] = x
 	}
@@ -140,9 +136,9 @@ func check(cfg *Config, f Factories) (*graph, error) {
 	if len(cfg.Sinks) == 0 {
 		cerr.add("sinks: at least one sink is needed")
 	}
-	g.srcCfg = decodeSection("source", cfg.Sources, f.Sources, func(x sources.Factory) func() any { return x.NewDefaultConfig }, cerr)
-	g.stageCfg = decodeSection("stage", cfg.Stages, f.Stages, func(x StageFactory) func() any { return x.NewDefaultConfig }, cerr)
-	g.sinkCfg = decodeSection("sink", cfg.Sinks, f.Sinks, func(x sinks.Factory) func() any { return x.NewDefaultConfig }, cerr)
+	g.srcCfg = decodeSection("source", cfg.Sources, f.Sources, func(x component.SourceFactory) func() any { return x.NewDefaultConfig }, cerr)
+	g.stageCfg = decodeSection("stage", cfg.Stages, f.Stages, func(x component.StageFactory) func() any { return x.NewDefaultConfig }, cerr)
+	g.sinkCfg = decodeSection("sink", cfg.Sinks, f.Sinks, func(x component.SinkFactory) func() any { return x.NewDefaultConfig }, cerr)
 	for _, id := range sortedKeys(cfg.Sinks) {
 		cc := cfg.Sinks[id]
 		if dl := cc.DeadLetter; dl != "" {
@@ -271,6 +267,3 @@ func IsConfigError(err error) bool {
 	var ce *ConfigError
 	return errors.As(err, &ce)
 }
-
-var _ = yaml.Node{}
-var _ context.Context

@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
-	"github.com/vpcflow/vpcflow/sources"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
 // Settings is what the caller injects into the engine.
@@ -56,7 +55,7 @@ type sourceNode struct {
 	span string // span name, "batch <id>"
 	ok   prometheus.Counter
 	nack prometheus.Counter
-	src  sources.Source
+	src  component.Source
 	root *planNode
 	done atomic.Bool
 }
@@ -64,7 +63,7 @@ type sourceNode struct {
 type stageNode struct {
 	id    string
 	span  string // span name, "stage <id>"
-	stage Stage
+	stage component.Stage
 	in    prometheus.Counter
 	out   prometheus.Counter
 	drop  prometheus.Counter
@@ -75,7 +74,7 @@ type stageNode struct {
 type sinkNode struct {
 	id         string
 	span       string // span name, "sink <id>"
-	sink       sinks.Sink
+	sink       component.Sink
 	deadLetter *sinkNode
 	ordered    bool
 	lanes      []chan sinkJob
@@ -89,7 +88,7 @@ type sinkNode struct {
 	retries   prometheus.Counter
 	dur       prometheus.Observer
 	log       *slog.Logger
-	limiter   *RateLimitedLogger
+	limiter   *component.RateLimitedLogger
 }
 
 // planNode is one step of a source's unrolled graph.
@@ -112,13 +111,6 @@ type sinkJob struct {
 	b   *flowlog.Batch
 	t   *tracker
 	ctx context.Context
-}
-
-// Ordered is implemented by sinks that want the batches of one partition
-// written in order, one at a time (files). Other sinks get concurrent
-// Writes.
-type Ordered interface {
-	Ordered() bool
 }
 
 // Build checks cfg and creates every component: sinks first, then stages,
@@ -172,9 +164,9 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 			dur:       m.sinkWriteSeconds.WithLabelValues(id),
 			log:       cs.Logger.With("sink", id),
 		}
-		sn.limiter = NewRateLimitedLogger(sn.log, time.Second)
+		sn.limiter = component.NewRateLimitedLogger(sn.log, time.Second)
 		sn.lastDone.Store(time.Now().UnixNano())
-		if o, ok := s.(Ordered); ok && o.Ordered() {
+		if o, ok := s.(component.Ordered); ok && o.Ordered() {
 			sn.ordered = true
 		}
 		p.sinks[id] = sn
@@ -372,7 +364,7 @@ func (p *Pipeline) readLoop(ctx context.Context, stopAll context.CancelFunc, sn 
 		if err != nil {
 			<-p.sem
 			switch {
-			case errors.Is(err, sources.ErrEndOfInput):
+			case errors.Is(err, component.ErrEndOfInput):
 				p.log.Info("source drained", "source", sn.id)
 			case ctx.Err() != nil:
 			default:
@@ -556,7 +548,7 @@ func (p *Pipeline) write(ctx context.Context, s *sinkNode, b *flowlog.Batch, t *
 	switch {
 	case err == nil:
 		s.delivered.Add(n)
-	case sinks.IsPermanent(err):
+	case component.IsPermanent(err):
 		if dl := s.deadLetter; dl != nil {
 			dl.pending.Add(1)
 			err2 := p.writeRetrying(sctx, dl, b)
@@ -568,7 +560,7 @@ func (p *Pipeline) write(ctx context.Context, s *sinkNode, b *flowlog.Batch, t *
 				dl.delivered.Add(n)
 				s.limiter.Warn("batch failed permanently; sent to dead letter", "dead_letter", dl.id, "records", int(n), "error", err)
 				err = nil
-			case sinks.IsPermanent(err2):
+			case component.IsPermanent(err2):
 				s.failed.Add(n)
 				s.limiter.Error("batch failed permanently and so did its dead letter; records dropped", "dead_letter", dl.id, "records", int(n), "error", err, "dead_letter_error", err2)
 				err = nil
@@ -597,7 +589,7 @@ func (p *Pipeline) writeRetrying(ctx context.Context, s *sinkNode, b *flowlog.Ba
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.sink.Write(ctx, b)
-		if err == nil || sinks.IsPermanent(err) {
+		if err == nil || component.IsPermanent(err) {
 			return err
 		}
 		if ctx.Err() != nil {

@@ -12,26 +12,25 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
-	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // dropStage drops records whose line contains "drop" and fails those
 // containing "bad".
-func dropStage() processor.StageFactory {
-	return processor.StageFactory{
+func dropStage() component.StageFactory {
+	return component.StageFactory{
 		Type:             "test_filter",
 		NewDefaultConfig: func() any { return &struct{}{} },
-		Create: func(_ context.Context, _ any, set component.Settings) (processor.Stage, error) {
-			return processor.StageFunc(func(_ context.Context, b *flowlog.Batch) error {
+		Create: func(_ context.Context, _ any, set component.Settings) (component.Stage, error) {
+			return component.StageFunc(func(_ context.Context, b *flowlog.Batch) error {
 				kept := b.Records[:0]
 				for _, r := range b.Records {
 					switch {
@@ -62,9 +61,9 @@ func build(t *testing.T, h *harness, yaml string) *processor.Pipeline {
 		t.Fatal(err)
 	}
 	f := processor.NewFactories(
-		[]sources.Factory{sourcetest.Factory("static", h.src)},
-		[]processor.StageFactory{dropStage()},
-		[]sinks.Factory{sinktest.Factory("rec", h.sinks)},
+		[]component.SourceFactory{sourcetest.Factory("static", h.src)},
+		[]component.StageFactory{dropStage()},
+		[]component.SinkFactory{sinktest.Factory("rec", h.sinks)},
 	)
 	h.reg = prometheus.NewRegistry()
 	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: h.reg})
@@ -179,7 +178,7 @@ func TestPermanentFailureGoesToDeadLetterThenAcks(t *testing.T) {
 	h := &harness{src: &sourcetest.Static{Batches: batches(10, 5)}, sinks: map[string]*sinktest.Recorder{
 		"main": {Fail: func(b *flowlog.Batch) error {
 			if b.Partition == "p1" {
-				return sinks.Permanent(errors.New("400 bad request"))
+				return component.Permanent(errors.New("400 bad request"))
 			}
 			return nil
 		}},
@@ -303,10 +302,10 @@ func TestOrderKeptPerPartitionForOrderedSinks(t *testing.T) {
 	}
 	rec := &orderedRecorder{}
 	f := processor.NewFactories(
-		[]sources.Factory{sourcetest.Factory("static", src)},
-		[]processor.StageFactory{dropStage()},
-		[]sinks.Factory{{Type: "ordered", NewDefaultConfig: func() any { return &struct{}{} },
-			Create: func(context.Context, any, component.Settings) (sinks.Sink, error) { return rec, nil }}},
+		[]component.SourceFactory{sourcetest.Factory("static", src)},
+		[]component.StageFactory{dropStage()},
+		[]component.SinkFactory{{Type: "ordered", NewDefaultConfig: func() any { return &struct{}{} },
+			Create: func(context.Context, any, component.Settings) (component.Sink, error) { return rec, nil }}},
 	)
 	cfg, err := processor.ParseConfig([]byte(`
 sources: {in: {type: static}}
@@ -352,8 +351,8 @@ func (o *orderedRecorder) Close(context.Context) error { return nil }
 func TestFatalSourceErrorStopsWithError(t *testing.T) {
 	src := &failingSource{}
 	f := processor.NewFactories(
-		[]sources.Factory{sourcetest.Factory("bad", src)}, nil,
-		[]sinks.Factory{sinktest.Factory("rec", map[string]*sinktest.Recorder{"out": {}})},
+		[]component.SourceFactory{sourcetest.Factory("bad", src)}, nil,
+		[]component.SinkFactory{sinktest.Factory("rec", map[string]*sinktest.Recorder{"out": {}})},
 	)
 	cfg, err := processor.ParseConfig([]byte(`
 sources: {in: {type: bad}}

@@ -5,15 +5,15 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vpcflow/vpcflow/processor"
-	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
-	"github.com/vpcflow/vpcflow/sinks/sinktest"
-	"github.com/vpcflow/vpcflow/sources"
-	"github.com/vpcflow/vpcflow/sources/sourcetest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sinks/sinktest"
+	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
 
 func TestSpansPerBatchStageAndSinkLinkedToTheSource(t *testing.T) {
@@ -28,8 +28,8 @@ func TestSpansPerBatchStageAndSinkLinkedToTheSource(t *testing.T) {
 	b.Span = producer
 	src := &sourcetest.Static{Batches: []*flowlog.Batch{b}}
 	recs := map[string]*sinktest.Recorder{"x": {}, "y": {}}
-	f := processor.NewFactories([]sources.Factory{sourcetest.Factory("static", src)},
-		[]processor.StageFactory{dropStage()}, []sinks.Factory{sinktest.Factory("rec", recs)})
+	f := processor.NewFactories([]component.SourceFactory{sourcetest.Factory("static", src)},
+		[]component.StageFactory{dropStage()}, []component.SinkFactory{sinktest.Factory("rec", recs)})
 	cfg, err := processor.ParseConfig([]byte(`
 sources: {in: {type: static}}
 stages: {f: {type: test_filter, inputs: [in]}}

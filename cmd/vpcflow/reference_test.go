@@ -229,8 +229,8 @@ func TestGoNamesToKeys(t *testing.T) {
 	}
 }
 
-// component is one factory of the binary.
-type component struct {
+// factoryInfo is one factory of the binary.
+type factoryInfo struct {
 	section    string // source, stage or sink
 	typ        string
 	newDefault func() any
@@ -238,16 +238,16 @@ type component struct {
 
 var sectionOrder = map[string]int{"source": 0, "stage": 1, "sink": 2}
 
-func referenceComponents(f processor.Factories) ([]component, error) {
-	var out []component
+func referenceComponents(f processor.Factories) ([]factoryInfo, error) {
+	var out []factoryInfo
 	for typ, x := range f.Sources {
-		out = append(out, component{"source", typ, x.NewDefaultConfig})
+		out = append(out, factoryInfo{"source", typ, x.NewDefaultConfig})
 	}
 	for typ, x := range f.Stages {
-		out = append(out, component{"stage", typ, x.NewDefaultConfig})
+		out = append(out, factoryInfo{"stage", typ, x.NewDefaultConfig})
 	}
 	for typ, x := range f.Sinks {
-		out = append(out, component{"sink", typ, x.NewDefaultConfig})
+		out = append(out, factoryInfo{"sink", typ, x.NewDefaultConfig})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if a, b := sectionOrder[out[i].section], sectionOrder[out[j].section]; a != b {

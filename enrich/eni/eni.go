@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/time/rate"
 
-	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -44,7 +43,7 @@ type Stage struct {
 }
 
 var (
-	_ processor.Stage     = (*Stage)(nil)
+	_ component.Stage     = (*Stage)(nil)
 	_ component.Starter   = (*Stage)(nil)
 	_ component.Closer    = (*Stage)(nil)
 	_ component.Validator = (*Config)(nil)

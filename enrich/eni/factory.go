@@ -3,7 +3,6 @@ package eni
 import (
 	"context"
 
-	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
@@ -12,11 +11,11 @@ const Type = "eni_enrich"
 
 // NewFactory returns the factory of the eni_enrich stage. Options apply to
 // every stage it creates (see Opt); the service's registry uses none.
-func NewFactory(opts ...Opt) processor.StageFactory {
-	return processor.StageFactory{
+func NewFactory(opts ...Opt) component.StageFactory {
+	return component.StageFactory{
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(ctx context.Context, cfg any, set component.Settings) (processor.Stage, error) {
+		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Stage, error) {
 			c, err := component.ConfigAs[Config]("eni", cfg)
 			if err != nil {
 				return nil, err

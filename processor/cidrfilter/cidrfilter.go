@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/gaissmai/bart"
-	"github.com/vpcflow/vpcflow/processor"
+
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -33,7 +33,7 @@ type Stage struct {
 	metrics              *metrics
 }
 
-var _ processor.Stage = (*Stage)(nil)
+var _ component.Stage = (*Stage)(nil)
 
 // New builds the stage from cfg, which must be valid.
 func New(cfg Config, set component.Settings) (*Stage, error) {

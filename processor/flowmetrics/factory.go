@@ -3,7 +3,6 @@ package flowmetrics
 import (
 	"context"
 
-	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
@@ -11,11 +10,11 @@ import (
 const Type = "flow_metrics"
 
 // NewFactory returns the factory of the flow_metrics stage.
-func NewFactory() processor.StageFactory {
-	return processor.StageFactory{
+func NewFactory() component.StageFactory {
+	return component.StageFactory{
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(_ context.Context, cfg any, set component.Settings) (processor.Stage, error) {
+		Create: func(_ context.Context, cfg any, set component.Settings) (component.Stage, error) {
 			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -82,7 +81,7 @@ type Stage struct {
 	aggs sync.Pool
 }
 
-var _ processor.Stage = (*Stage)(nil)
+var _ component.Stage = (*Stage)(nil)
 
 type vpcTable struct {
 	index map[string]uint16

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -18,16 +17,16 @@ const maxLoggedLine = 256
 type Stage struct {
 	id      string
 	format  *Format // nil in auto mode
-	log     *processor.RateLimitedLogger
+	log     *component.RateLimitedLogger
 	metrics *metrics
 }
 
-var _ processor.Stage = (*Stage)(nil)
+var _ component.Stage = (*Stage)(nil)
 
 // NewStage builds the stage from a validated config.
 func NewStage(cfg Config, set component.Settings) (*Stage, error) {
 	set = set.Normalize()
-	s := &Stage{id: set.ID, log: processor.NewRateLimitedLogger(set.Logger, time.Second)}
+	s := &Stage{id: set.ID, log: component.NewRateLimitedLogger(set.Logger, time.Second)}
 	if cfg.Format != FormatAuto {
 		f, err := Compile(cfg.Format)
 		if err != nil {

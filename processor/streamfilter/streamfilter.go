@@ -14,17 +14,17 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vpcflow/vpcflow/processor"
+
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
 // NewFactory returns the factory of the `log_stream_filter` stage.
-func NewFactory() processor.StageFactory {
-	return processor.StageFactory{
+func NewFactory() component.StageFactory {
+	return component.StageFactory{
 		Type:             "log_stream_filter",
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(_ context.Context, cfg any, set component.Settings) (processor.Stage, error) {
+		Create: func(_ context.Context, cfg any, set component.Settings) (component.Stage, error) {
 			c, err := component.ConfigAs[Config]("log_stream_filter", cfg)
 			if err != nil {
 				return nil, err

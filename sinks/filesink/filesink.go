@@ -10,18 +10,17 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/encoding"
 )
 
-var _ sinks.Sink = (*Sink)(nil)
+var _ component.Sink = (*Sink)(nil)
 
 // NewFactory returns the factory of the `file` sink.
-func NewFactory() sinks.Factory {
-	return sinks.Factory{
+func NewFactory() component.SinkFactory {
+	return component.SinkFactory{
 		Type:             "file",
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(_ context.Context, cfg any, set component.Settings) (sinks.Sink, error) {
+		Create: func(_ context.Context, cfg any, set component.Settings) (component.Sink, error) {
 			return New(*cfg.(*Config), set)
 		},
 	}

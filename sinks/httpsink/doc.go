@@ -18,7 +18,7 @@
 //
 // Write returns nil only once every request holding one of its records was
 // answered with a 2xx. When one of them failed permanently it returns a
-// sinks.Permanent error: the engine sends the whole batch to the sink's
+// component.Permanent error: the engine sends the whole batch to the sink's
 // dead_letter and acknowledges it (its other records may then arrive twice;
 // none is lost). When ctx ends first, or Close abandons a request, Write
 // returns a plain error and the batch is redelivered.

@@ -22,12 +22,11 @@ import (
 
 	"github.com/vpcflow/vpcflow/internal/gen"
 	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/httpsink"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
-	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/filesource"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
@@ -110,9 +109,9 @@ sinks:
 		t.Fatal(err)
 	}
 	f := processor.NewFactories(
-		[]sources.Factory{sourcetest.Factory("static", src)},
-		[]processor.StageFactory{parse.NewFactory()},
-		[]sinks.Factory{httpsink.NewFactory(), sinktest.Factory("rec", recs)},
+		[]component.SourceFactory{sourcetest.Factory("static", src)},
+		[]component.StageFactory{parse.NewFactory()},
+		[]component.SinkFactory{httpsink.NewFactory(), sinktest.Factory("rec", recs)},
 	)
 	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: prometheus.NewRegistry()})
 	if err != nil {
@@ -184,9 +183,9 @@ sinks:
   sumo: {type: http, inputs: [parse], url: "%s/receiver/v1/http/TOKEN", preset: sumologic}
 `, path, srv.URL))
 	fs := processor.NewFactories(
-		[]sources.Factory{filesource.NewFactory()},
-		[]processor.StageFactory{parse.NewFactory()},
-		[]sinks.Factory{httpsink.NewFactory()},
+		[]component.SourceFactory{filesource.NewFactory()},
+		[]component.StageFactory{parse.NewFactory()},
+		[]component.SinkFactory{httpsink.NewFactory()},
 	)
 	b.SetBytes(fi.Size())
 	b.ReportAllocs()

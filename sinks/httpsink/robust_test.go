@@ -18,7 +18,6 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
 )
 
@@ -59,7 +58,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cfg := testConfig(url)
 	env := newTestSink(t, cfg)
 	err := write(t, env.sink, batch(0, 3))
-	if !sinks.IsPermanent(err) {
+	if !component.IsPermanent(err) {
 		t.Fatalf("err = %v", err)
 	}
 	// A dead intake: the transport error quotes the URL in *url.Error.
@@ -70,7 +69,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cfg2.MaxRetryDuration = 30 * time.Millisecond
 	env2 := newTestSink(t, cfg2)
 	err2 := write(t, env2.sink, batch(0, 1))
-	if !sinks.IsPermanent(err2) {
+	if !component.IsPermanent(err2) {
 		t.Fatalf("err2 = %v", err2)
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -146,7 +145,7 @@ func TestMemoryBoundedWhileIntakeDead(t *testing.T) {
 				b := batch(w*1_000_000+i*500, 500)
 				written.Add(1)
 				err := env.sink.Write(ctx, b)
-				if err == nil || sinks.IsPermanent(err) {
+				if err == nil || component.IsPermanent(err) {
 					t.Errorf("Write returned %v while the intake is dead", err)
 				}
 				returned.Add(1)

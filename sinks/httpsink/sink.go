@@ -17,11 +17,10 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/encoding"
 )
 
-var _ sinks.Sink = (*Sink)(nil)
+var _ component.Sink = (*Sink)(nil)
 
 // errClosed is returned by Write once the sink is closed, and by Writes
 // whose records Close had to abandon; the batch is redelivered.
@@ -254,7 +253,7 @@ func (s *Sink) unlock() { <-s.mu }
 // Write encodes b's records (or, for a batch of an .errors output, its
 // failures) into the pending request bodies and returns once every request
 // holding one of them has been answered with a 2xx. It returns a
-// sinks.Permanent error when one of those requests failed permanently, and
+// component.Permanent error when one of those requests failed permanently, and
 // a plain error when ctx ends first or the sink is closed.
 func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 	if len(b.Records) == 0 && len(b.Failed) == 0 {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
 )
 
@@ -393,7 +393,7 @@ func TestPermanent400(t *testing.T) {
 	})
 	env := newTestSink(t, testConfig(in.srv.URL))
 	err := write(t, env.sink, batch(0, 5))
-	if !sinks.IsPermanent(err) {
+	if !component.IsPermanent(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
 	if !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "bad payload") {
@@ -420,7 +420,7 @@ func TestMaxRetryDuration(t *testing.T) {
 	env := newTestSink(t, cfg)
 	start := time.Now()
 	err := write(t, env.sink, batch(0, 5))
-	if !sinks.IsPermanent(err) || !strings.Contains(err.Error(), "giving up") {
+	if !component.IsPermanent(err) || !strings.Contains(err.Error(), "giving up") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -457,7 +457,7 @@ func TestPermanentOnlyForItsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { errs <- write(t, env.sink, bad) }()
-	if err := <-errs; !sinks.IsPermanent(err) {
+	if err := <-errs; !component.IsPermanent(err) {
 		t.Fatalf("bad batch: %v", err)
 	}
 }
@@ -592,7 +592,7 @@ func TestContextCancelAbortsWrite(t *testing.T) {
 	waitFor(t, "retries", func() bool { return in.n.Load() >= 2 })
 	cancel()
 	err := <-done
-	if err == nil || sinks.IsPermanent(err) || !errors.Is(err, context.Canceled) {
+	if err == nil || component.IsPermanent(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want a non-permanent context error", err)
 	}
 }
@@ -611,7 +611,7 @@ func TestCloseAbandonsAndIsIdempotent(t *testing.T) {
 	if err := env.sink.Close(ctx); err == nil {
 		t.Error("Close reported success with a request undelivered")
 	}
-	if err := <-done; err == nil || sinks.IsPermanent(err) {
+	if err := <-done; err == nil || component.IsPermanent(err) {
 		t.Fatalf("abandoned Write: %v", err)
 	}
 	if err := env.sink.Close(context.Background()); err == nil {
@@ -699,7 +699,7 @@ func TestTLSWithCAFile(t *testing.T) {
 	cfg.TLS.CAFile = ""
 	cfg.MaxRetryDuration = 50 * time.Millisecond
 	env2 := newTestSink(t, cfg)
-	if err := write(t, env2.sink, batch(0, 1)); !sinks.IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
+	if err := write(t, env2.sink, batch(0, 1)); !component.IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("untrusted certificate: %v", err)
 	}
 }
@@ -724,7 +724,7 @@ func TestRedirects(t *testing.T) {
 		t.Fatalf("308 not followed with its body: %+v", reqs)
 	}
 	env2 := newTestSink(t, testConfig(front.URL+"/moved"))
-	if err := write(t, env2.sink, batch(0, 2)); !sinks.IsPermanent(err) || !strings.Contains(err.Error(), "301") {
+	if err := write(t, env2.sink, batch(0, 2)); !component.IsPermanent(err) || !strings.Contains(err.Error(), "301") {
 		t.Fatalf("301: %v", err)
 	}
 	if len(in.requests()) != 1 {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sinks"
 )
 
 // Recorder keeps a copy of every record and failure it was given.
@@ -26,7 +25,7 @@ type Recorder struct {
 	closed   int
 }
 
-// Write implements sinks.Sink.
+// Write implements component.Sink.
 func (r *Recorder) Write(ctx context.Context, b *flowlog.Batch) error {
 	if r.Block != nil {
 		select {
@@ -53,7 +52,7 @@ func (r *Recorder) Write(ctx context.Context, b *flowlog.Batch) error {
 	return nil
 }
 
-// Close implements sinks.Sink.
+// Close implements component.Sink.
 func (r *Recorder) Close(context.Context) error {
 	r.mu.Lock()
 	r.closed++
@@ -91,11 +90,11 @@ func (r *Recorder) Closed() int {
 
 // Factory returns a sink factory of type typ whose Create returns the
 // recorder registered under the component id in m.
-func Factory(typ string, m map[string]*Recorder) sinks.Factory {
-	return sinks.Factory{
+func Factory(typ string, m map[string]*Recorder) component.SinkFactory {
+	return component.SinkFactory{
 		Type:             typ,
 		NewDefaultConfig: func() any { return &struct{}{} },
-		Create: func(_ context.Context, _ any, set component.Settings) (sinks.Sink, error) {
+		Create: func(_ context.Context, _ any, set component.Settings) (component.Sink, error) {
 			return m[set.ID], nil
 		},
 	}

@@ -15,19 +15,19 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
-var _ sources.Source = (*Source)(nil)
+var _ component.Source = (*Source)(nil)
 
 // NewFactory returns the factory of the `file` source.
-func NewFactory() sources.Factory {
-	return sources.Factory{
+func NewFactory() component.SourceFactory {
+	return component.SourceFactory{
 		Type:             "file",
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(_ context.Context, cfg any, set component.Settings) (sources.Source, error) {
+		Create: func(_ context.Context, cfg any, set component.Settings) (component.Source, error) {
 			return New(*cfg.(*Config), set)
 		},
 	}
@@ -149,7 +149,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	select {
 	case it, ok := <-s.ch:
 		if !ok {
-			return nil, nil, sources.ErrEndOfInput
+			return nil, nil, component.ErrEndOfInput
 		}
 		if it.err != nil {
 			return nil, nil, it.err
@@ -169,7 +169,7 @@ func (s *Source) produce() {
 	}()
 	for {
 		b, err := s.next()
-		if err == sources.ErrEndOfInput {
+		if err == component.ErrEndOfInput {
 			return
 		}
 		select {
@@ -187,12 +187,12 @@ func (s *Source) next() (*flowlog.Batch, error) {
 	for {
 		select {
 		case <-s.stop:
-			return nil, sources.ErrEndOfInput
+			return nil, component.ErrEndOfInput
 		default:
 		}
 		if s.cur == nil {
 			if s.idx >= len(s.files) {
-				return nil, sources.ErrEndOfInput
+				return nil, component.ErrEndOfInput
 			}
 			name := s.files[s.idx]
 			s.idx++

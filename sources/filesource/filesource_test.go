@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/sources"
 	"go.uber.org/goleak"
+
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -30,7 +30,7 @@ func readAll(t *testing.T, s *Source) readResult {
 	ctx := context.Background()
 	for {
 		b, ack, err := s.Read(ctx)
-		if errors.Is(err, sources.ErrEndOfInput) {
+		if errors.Is(err, component.ErrEndOfInput) {
 			break
 		}
 		if err != nil {

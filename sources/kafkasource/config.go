@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vpcflow/vpcflow/processor/envelope"
+	"github.com/vpcflow/vpcflow/sources/envelope"
 )
 
 // Config configures the kafka source. Zero values are replaced by

@@ -4,7 +4,7 @@
 // (cooperative-sticky balancing: a rebalance moves only the partitions that
 // must move).
 //
-// Each Kafka record's value is decoded by processor/envelope as the
+// Each Kafka record's value is decoded by sources/envelope as the
 // configured payload (lines, cloudwatch_logs or auto). Read returns one
 // batch per chunk of one partition (Batch.Partition is "topic/N"), at most
 // batch_max_records flow records, in offset order. A record whose value

@@ -19,13 +19,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/processor/envelope"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
+	"github.com/vpcflow/vpcflow/sources/envelope"
 )
 
 var (
-	_ sources.Source             = (*Source)(nil)
+	_ component.Source           = (*Source)(nil)
 	_ component.Readier          = (*Source)(nil)
 	_ component.Closer           = (*Source)(nil)
 	_ propagation.TextMapCarrier = headerCarrier(nil)
@@ -206,7 +205,7 @@ func (s *Source) next() (*flowlog.Batch, flowlog.AckFunc, bool) {
 // rebalance again.
 func (s *Source) poll(ctx context.Context) error {
 	if s.ctx.Err() != nil {
-		return fmt.Errorf("kafkasource: closed: %w", sources.ErrEndOfInput)
+		return fmt.Errorf("kafkasource: closed: %w", component.ErrEndOfInput)
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -265,7 +264,7 @@ func (s *Source) poll(ctx context.Context) error {
 		wg.Wait()
 	}
 	if fetches.IsClientClosed() || s.ctx.Err() != nil {
-		return fmt.Errorf("kafkasource: closed: %w", sources.ErrEndOfInput)
+		return fmt.Errorf("kafkasource: closed: %w", component.ErrEndOfInput)
 	}
 	return ctx.Err() // batches queued are handed out by the next Read
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 func TestConsumeAckCommit(t *testing.T) {
@@ -508,13 +508,13 @@ func TestLifecycle(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; !errors.Is(err, sources.ErrEndOfInput) {
+	if err := <-errc; !errors.Is(err, component.ErrEndOfInput) {
 		t.Errorf("Read during Close = %v", err)
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if _, _, err := s.Read(context.Background()); !errors.Is(err, sources.ErrEndOfInput) {
+	if _, _, err := s.Read(context.Background()); !errors.Is(err, component.ErrEndOfInput) {
 		t.Errorf("Read after Close = %v", err)
 	}
 	if s.Ready() {

@@ -6,8 +6,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/vpcflow/vpcflow/processor/envelope"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/envelope"
 	"github.com/vpcflow/vpcflow/sources/kinesissource/kpl"
 )
 

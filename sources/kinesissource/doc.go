@@ -69,7 +69,7 @@
 // # Payloads
 //
 // payload selects how a Kinesis record is decoded (package
-// processor/envelope): lines, cloudwatch_logs (gzip JSON subscription
+// sources/envelope): lines, cloudwatch_logs (gzip JSON subscription
 // envelopes; CONTROL_MESSAGE yields nothing; log group and stream are
 // carried in the records' Origin), kpl (KPL aggregates, MD5-checked, whose
 // user records are decoded as auto) or auto (all three recognised per

@@ -4,18 +4,17 @@ import (
 	"context"
 
 	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 // Type is the value of the `type:` key of this source.
 const Type = "kinesis"
 
 // NewFactory returns the factory of the kinesis source.
-func NewFactory() sources.Factory {
-	return sources.Factory{
+func NewFactory() component.SourceFactory {
+	return component.SourceFactory{
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
+		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Source, error) {
 			c, err := component.ConfigAs[Config]("kinesissource", cfg)
 			if err != nil {
 				return nil, err

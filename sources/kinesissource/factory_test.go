@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpcflow/vpcflow/sources"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // isolateAWS points the SDK's default chain at nothing but the test's
@@ -62,7 +62,7 @@ func TestFactory(t *testing.T) {
 			<-done
 			got, _ := c.snapshot()
 			wantAll(t, setOf(t, got, true), recs)
-			if _, _, err := src.Read(context.Background()); err != sources.ErrEndOfInput {
+			if _, _, err := src.Read(context.Background()); err != component.ErrEndOfInput {
 				t.Fatalf("Read after Close: %v, want ErrEndOfInput", err)
 			}
 		})

@@ -17,10 +17,9 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
-var _ sources.Source = (*Source)(nil)
+var _ component.Source = (*Source)(nil)
 
 // Source reads a Kinesis data stream, sharing its shards with every other
 // instance that uses the same lease table.
@@ -193,7 +192,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-s.closing:
-			return nil, nil, sources.ErrEndOfInput
+			return nil, nil, component.ErrEndOfInput
 		}
 	}
 }

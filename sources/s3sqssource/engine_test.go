@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/vpcflow/vpcflow/processor"
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/parse"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 // TestThroughEngine runs the source in the pipeline engine: s3_sqs →
@@ -61,9 +60,9 @@ max_in_flight: 4
 	}
 	recs := map[string]*sinktest.Recorder{"a": {}, "b": {}, "errs": {}}
 	f := processor.NewFactories(
-		[]sources.Factory{NewFactory()},
-		[]processor.StageFactory{parse.NewFactory()},
-		[]sinks.Factory{sinktest.Factory("rec", recs)},
+		[]component.SourceFactory{NewFactory()},
+		[]component.StageFactory{parse.NewFactory()},
+		[]component.SinkFactory{sinktest.Factory("rec", recs)},
 	)
 	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{})
 	if err != nil {

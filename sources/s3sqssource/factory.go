@@ -14,18 +14,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 // Type is the value of the `type:` key that selects this source.
 const Type = "s3_sqs"
 
 // NewFactory returns the factory of the s3_sqs source.
-func NewFactory() sources.Factory {
-	return sources.Factory{
+func NewFactory() component.SourceFactory {
+	return component.SourceFactory{
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
-		Create: func(ctx context.Context, cfg any, set component.Settings) (sources.Source, error) {
+		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Source, error) {
 			c, err := component.ConfigAs[Config]("s3sqssource", cfg)
 			if err != nil {
 				return nil, err

@@ -20,7 +20,6 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 // sqsAPI is the part of the SQS client the source uses.
@@ -33,7 +32,7 @@ type sqsAPI interface {
 }
 
 var (
-	_ sources.Source      = (*Source)(nil)
+	_ component.Source    = (*Source)(nil)
 	_ component.Starter   = (*Source)(nil)
 	_ component.Readier   = (*Source)(nil)
 	_ component.Validator = (*Config)(nil)
@@ -156,14 +155,14 @@ func (s *Source) Ready() bool { return s.ready.Load() }
 
 // Read returns the next batch of lines. Batches of one object come in
 // order, with Partition = s3://bucket/key. After Close, Read returns
-// sources.ErrEndOfInput.
+// component.ErrEndOfInput.
 func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
 	s.start()
 	select {
 	case p := <-s.out:
 		return p.b, p.ack, nil
 	case <-s.closed:
-		return nil, nil, sources.ErrEndOfInput
+		return nil, nil, component.ErrEndOfInput
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}

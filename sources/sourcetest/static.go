@@ -10,7 +10,6 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
-	"github.com/vpcflow/vpcflow/sources"
 )
 
 // Static hands out Batches in order, then ErrEndOfInput (or blocks until
@@ -36,7 +35,7 @@ func Lines(part string, lines ...string) *flowlog.Batch {
 	return b
 }
 
-// Read implements sources.Source.
+// Read implements component.Source.
 func (s *Static) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, error) {
 	s.mu.Lock()
 	if s.next >= len(s.Batches) {
@@ -45,7 +44,7 @@ func (s *Static) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 			<-ctx.Done()
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, sources.ErrEndOfInput
+		return nil, nil, component.ErrEndOfInput
 	}
 	i := s.next
 	s.next++
@@ -66,7 +65,7 @@ func (s *Static) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	}, nil
 }
 
-// Close implements sources.Source.
+// Close implements component.Source.
 func (s *Static) Close(context.Context) error {
 	s.mu.Lock()
 	s.closed++
@@ -87,11 +86,11 @@ func (s *Static) Acks() (acked map[int]error, handedOut int, doubles []int) {
 }
 
 // Factory returns a source factory of type typ whose Create returns src.
-func Factory(typ string, src sources.Source) sources.Factory {
-	return sources.Factory{
+func Factory(typ string, src component.Source) component.SourceFactory {
+	return component.SourceFactory{
 		Type:             typ,
 		NewDefaultConfig: func() any { return &struct{}{} },
-		Create: func(context.Context, any, component.Settings) (sources.Source, error) {
+		Create: func(context.Context, any, component.Settings) (component.Source, error) {
 			return src, nil
 		},
 	}

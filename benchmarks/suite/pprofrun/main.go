@@ -23,13 +23,12 @@ import (
 	"github.com/vpcflow/vpcflow/enrich/eni"
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/cidrfilter"
+	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowmetrics"
 	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/processor/streamfilter"
-	"github.com/vpcflow/vpcflow/sinks"
 	"github.com/vpcflow/vpcflow/sinks/filesink"
 	"github.com/vpcflow/vpcflow/sinks/httpsink"
-	"github.com/vpcflow/vpcflow/sources"
 	"github.com/vpcflow/vpcflow/sources/filesource"
 	"github.com/vpcflow/vpcflow/sources/kafkasource"
 	"github.com/vpcflow/vpcflow/sources/kinesissource"
@@ -38,9 +37,9 @@ import (
 
 func factories() processor.Factories {
 	return processor.NewFactories(
-		[]sources.Factory{filesource.NewFactory(), kafkasource.NewFactory(), kinesissource.NewFactory(), s3sqssource.NewFactory()},
-		[]processor.StageFactory{parse.NewFactory(), cidrfilter.NewFactory(), eni.NewFactory(), flowmetrics.NewFactory(), streamfilter.NewFactory()},
-		[]sinks.Factory{filesink.NewFactory(), httpsink.NewFactory()},
+		[]component.SourceFactory{filesource.NewFactory(), kafkasource.NewFactory(), kinesissource.NewFactory(), s3sqssource.NewFactory()},
+		[]component.StageFactory{parse.NewFactory(), cidrfilter.NewFactory(), eni.NewFactory(), flowmetrics.NewFactory(), streamfilter.NewFactory()},
+		[]component.SinkFactory{filesink.NewFactory(), httpsink.NewFactory()},
 	)
 }
 

@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpcflow/vpcflow/processor/envelope"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
+	"github.com/vpcflow/vpcflow/sources/envelope"
 )
 
 // Benchmarks: decode alone and decode + parse (default v2 format) of
 // 1000-line payloads. Per-op figures are per payload; records/s is reported.
 //
-//	go test -run '^$' -bench . -benchtime 1s -count 6 -benchmem ./processor/envelope/ | tee new.txt
+//	go test -run '^$' -bench . -benchtime 1s -count 6 -benchmem ./sources/envelope/ | tee new.txt
 //	benchstat old.txt new.txt
 
 const benchLines = 1000
