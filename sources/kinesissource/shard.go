@@ -97,7 +97,7 @@ func (s *Source) iterator(ctx context.Context, shard string, from position, at t
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		s.log.Warn("get shard iterator", "shard", shard, "type", in.ShardIteratorType, "err", err)
+		s.log.Warn("get shard iterator", "shard", shard, "type", in.ShardIteratorType, "error", err)
 		if !sleep(ctx, backoff(n)) {
 			return nil, nil, ctx.Err()
 		}
@@ -151,7 +151,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			switch {
 			case errors.As(err, &thr):
 				s.m.calls.WithLabelValues("throttled").Inc()
-				log.Debug("read throttled", "err", err)
+				log.Debug("read throttled", "error", err)
 			case errors.As(err, &exp):
 				s.m.calls.WithLabelValues("expired_iterator").Inc()
 				log.Info("shard iterator expired, getting a new one")
@@ -161,7 +161,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 				continue
 			default:
 				s.m.calls.WithLabelValues("error").Inc()
-				log.Warn("get records", "err", err)
+				log.Warn("get records", "error", err)
 				if fails >= 3 {
 					// The iterator itself may be the problem: start over
 					// after the last record read.

@@ -58,14 +58,14 @@ func (s *Source) syncShards(ctx context.Context) {
 	shards, err := s.listShards(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("shard sync", "err", err)
+			s.log.Warn("shard sync", "error", err)
 		}
 		return
 	}
 	leases, err := s.table.list(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("shard sync", "err", err)
+			s.log.Warn("shard sync", "error", err)
 		}
 		return
 	}
@@ -111,7 +111,7 @@ func (s *Source) syncShards(ctx context.Context) {
 		}
 		if err != nil {
 			s.countOp("create", err)
-			s.log.Warn("shard sync", "err", err)
+			s.log.Warn("shard sync", "error", err)
 			return // parents must exist before their children: stop here
 		}
 		if created {
@@ -127,7 +127,7 @@ func (s *Source) syncShards(ctx context.Context) {
 		case inStream[l.Key]:
 		case l.Checkpoint.Seq == cpShardEnd:
 			if err := s.table.remove(ctx, l); err != nil && ctx.Err() == nil {
-				s.log.Warn("remove lease of expired shard", "shard", l.Key, "err", err)
+				s.log.Warn("remove lease of expired shard", "shard", l.Key, "error", err)
 			}
 		case len(shards) > 0: // an empty listing proves nothing
 			since, seen := s.missing[l.Key]
@@ -141,7 +141,7 @@ func (s *Source) syncShards(ctx context.Context) {
 			removed, err := s.table.removeExpired(ctx, l)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("remove lease of expired shard", "shard", l.Key, "err", err)
+					s.log.Warn("remove lease of expired shard", "shard", l.Key, "error", err)
 				}
 				continue
 			}

@@ -374,7 +374,7 @@ func (s *Source) renewAll(ctx context.Context) {
 			s.log.Info("lease taken by another instance", "shard", h.l.Key)
 			s.drop(h)
 		default:
-			s.log.Warn("renew lease", "shard", h.l.Key, "err", err)
+			s.log.Warn("renew lease", "shard", h.l.Key, "error", err)
 			if time.Since(h.renewedAt) > s.cfg.FailoverTime {
 				// Others may consider it expired by now: stop reading.
 				s.log.Warn("lease not renewed within failover_time, stopping", "shard", h.l.Key)
@@ -412,7 +412,7 @@ func (s *Source) finishShards(ctx context.Context) bool {
 			created, err := s.table.create(ctx, l)
 			if err != nil {
 				s.countOp("create", err)
-				s.log.Warn("create child lease", "shard", l.Key, "err", err)
+				s.log.Warn("create child lease", "shard", l.Key, "error", err)
 			} else if created {
 				s.countOp("create", nil)
 			}
@@ -423,7 +423,7 @@ func (s *Source) finishShards(ctx context.Context) bool {
 		}
 		s.countOp("checkpoint", err)
 		if err != nil && !errors.Is(err, errLeaseLost) {
-			s.log.Warn("checkpoint shard end", "shard", h.l.Key, "err", err)
+			s.log.Warn("checkpoint shard end", "shard", h.l.Key, "error", err)
 			continue // retried on the next poke or renewal
 		}
 		if err == nil {
@@ -447,7 +447,7 @@ func (s *Source) balance(ctx context.Context) {
 	leases, err := s.table.list(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("list leases", "err", err)
+			s.log.Warn("list leases", "error", err)
 		}
 		return
 	}
@@ -484,7 +484,7 @@ func (s *Source) takeLease(ctx context.Context, l lease, op string) {
 	s.countOp(op, err)
 	if err != nil {
 		if !errors.Is(err, errLeaseLost) && ctx.Err() == nil {
-			s.log.Warn(op+" lease", "shard", l.Key, "err", err)
+			s.log.Warn(op+" lease", "shard", l.Key, "error", err)
 		}
 		return
 	}

@@ -263,7 +263,7 @@ func (s *Source) receive() {
 				return
 			}
 			s.m.sqsErrors.WithLabelValues("ReceiveMessage").Inc()
-			s.receiveLog.Do(func() { s.log.Warn("receive from SQS failed; retrying", "err", err, "backoff", backoff) })
+			s.receiveLog.Do(func() { s.log.Warn("receive from SQS failed; retrying", "error", err, "backoff", backoff) })
 			select {
 			case <-ctx.Done():
 				return
@@ -301,7 +301,7 @@ func (s *Source) handle(msg types.Message) {
 	if err != nil {
 		s.sem.Release(1)
 		s.m.messages.WithLabelValues(msgInvalid).Inc()
-		s.log.Warn("SQS message is no S3 event notification", "message_id", m.id, "err", err)
+		s.log.Warn("SQS message is no S3 event notification", "message_id", m.id, "error", err)
 		s.deadLetter(s.ctx, m, err.Error())
 		return
 	}
@@ -371,7 +371,7 @@ func (s *Source) process(m *message) {
 		case errors.As(err, &oe):
 			s.m.objects.WithLabelValues(oe.Kind).Inc()
 			s.log.Warn("S3 object failed", "bucket", ref.Bucket, "key", ref.Key, "reason", oe.Kind,
-				"records_before", bt.records, "message_id", m.id, "err", oe.Err)
+				"records_before", bt.records, "message_id", m.id, "error", oe.Err)
 			m.mu.Lock()
 			if oe.permanent() {
 				if m.failure == nil {
@@ -525,7 +525,7 @@ func (s *Source) deadLetter(ctx context.Context, m *message, reason string) {
 	})
 	if err != nil {
 		s.m.sqsErrors.WithLabelValues("SendMessage").Inc()
-		s.log.Error("moving message to the dead-letter queue failed; it is left on the queue", "message_id", m.id, "err", err)
+		s.log.Error("moving message to the dead-letter queue failed; it is left on the queue", "message_id", m.id, "error", err)
 		return
 	}
 	if s.deleteMessage(ctx, m) == nil {
@@ -540,7 +540,7 @@ func (s *Source) deleteMessage(ctx context.Context, m *message) error {
 	})
 	if err != nil {
 		s.m.sqsErrors.WithLabelValues("DeleteMessage").Inc()
-		s.log.Warn("deleting SQS message failed; it will be delivered again", "message_id", m.id, "err", err)
+		s.log.Warn("deleting SQS message failed; it will be delivered again", "message_id", m.id, "error", err)
 	}
 	return err
 }
@@ -553,7 +553,7 @@ func (s *Source) setVisibility(ctx context.Context, m *message, d time.Duration)
 	})
 	if err != nil {
 		s.m.sqsErrors.WithLabelValues("ChangeMessageVisibility").Inc()
-		s.log.Warn("changing SQS message visibility failed", "message_id", m.id, "visibility", d, "err", err)
+		s.log.Warn("changing SQS message visibility failed", "message_id", m.id, "visibility", d, "error", err)
 	}
 	return err
 }
