@@ -1,0 +1,119 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/vpcflow/vpcflow/processor/component"
+)
+
+// Build checks cfg and creates every component: sinks first, then stages,
+// then sources. On error, what was created is closed again.
+func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeline, error) {
+	g, err := check(cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	cs := component.Settings{Logger: set.Logger, Registerer: set.Registerer, TracerProvider: set.TracerProvider}.Normalize()
+	m, err := newMetrics(cs.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("engine metrics: %w", err)
+	}
+	p := &Pipeline{
+		cfg:     cfg,
+		log:     cs.Logger,
+		m:       m,
+		tracer:  cs.TracerProvider.Tracer("github.com/vpcflow/vpcflow/processor"),
+		stages:  map[string]*stageNode{},
+		sinks:   map[string]*sinkNode{},
+		order:   g.stageOrder,
+		sem:     make(chan struct{}, cfg.MaxInFlight),
+		seed:    maphash.MakeSeed(),
+		workers: make([]chan *job, cfg.Workers),
+	}
+	settingsFor := func(id string) component.Settings {
+		s := cs
+		s.ID = id
+		s.Logger = cs.Logger.With("component", id)
+		return s
+	}
+	fail := func(err error) (*Pipeline, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		p.closeAll(cctx)
+		return nil, err
+	}
+	for _, id := range sortedKeys(cfg.Sinks) {
+		cc := cfg.Sinks[id]
+		s, err := f.Sinks[cc.Type].Create(ctx, g.sinkCfg[id], settingsFor(id))
+		if err != nil {
+			return fail(fmt.Errorf("sinks.%s (%s): %w", id, cc.Type, err))
+		}
+		sn := &sinkNode{
+			id: id, sink: s, span: "sink " + id,
+			delivered: m.sinkDelivered.WithLabelValues(id),
+			failed:    m.sinkFailed.WithLabelValues(id),
+			dead:      m.sinkDeadLettered.WithLabelValues(id),
+			retries:   m.sinkWriteRetries.WithLabelValues(id),
+			dur:       m.sinkWriteSeconds.WithLabelValues(id),
+			log:       cs.Logger.With("sink", id),
+		}
+		sn.limiter = component.NewRateLimitedLogger(sn.log, time.Second)
+		sn.lastDone.Store(time.Now().UnixNano())
+		if o, ok := s.(component.Ordered); ok && o.Ordered() {
+			sn.ordered = true
+		}
+		p.sinks[id] = sn
+	}
+	for id, sn := range p.sinks {
+		if dl := cfg.Sinks[id].DeadLetter; dl != "" {
+			sn.deadLetter = p.sinks[dl]
+		}
+	}
+	for _, id := range g.stageOrder {
+		cc := cfg.Stages[id]
+		st, err := f.Stages[cc.Type].Create(ctx, g.stageCfg[id], settingsFor(id))
+		if err != nil {
+			return fail(fmt.Errorf("stages.%s (%s): %w", id, cc.Type, err))
+		}
+		p.stages[id] = &stageNode{
+			id: id, stage: st, span: "stage " + id,
+			in:   m.stageIn.WithLabelValues(id),
+			out:  m.stageOut.WithLabelValues(id),
+			drop: m.stageDropped.WithLabelValues(id),
+			fail: m.stageFailed.WithLabelValues(id),
+			dur:  m.stageDuration.WithLabelValues(id),
+		}
+	}
+	for _, id := range sortedKeys(cfg.Sources) {
+		cc := cfg.Sources[id]
+		src, err := f.Sources[cc.Type].Create(ctx, g.srcCfg[id], settingsFor(id))
+		if err != nil {
+			return fail(fmt.Errorf("sources.%s (%s): %w", id, cc.Type, err))
+		}
+		sn := &sourceNode{id: id, src: src, span: "batch " + id,
+			ok: m.acks.WithLabelValues(id, "ok"), nack: m.acks.WithLabelValues(id, "nack")}
+		sn.root = p.plan(id, nil, g)
+		p.sources = append(p.sources, sn)
+	}
+	return p, nil
+}
+
+// plan unrolls the graph below id into a tree of the stages and sinks that
+// consume it.
+func (p *Pipeline) plan(id string, st *stageNode, g *graph) *planNode {
+	n := &planNode{id: id, stage: st}
+	for _, c := range g.consumers[id] {
+		if s, ok := p.stages[c]; ok {
+			n.children = append(n.children, p.plan(c, s, g))
+		} else if s, ok := p.sinks[c]; ok {
+			n.sinks = append(n.sinks, s)
+		}
+	}
+	for _, c := range g.consumers[id+".errors"] {
+		n.errSinks = append(n.errSinks, p.sinks[c])
+	}
+	return n
+}
