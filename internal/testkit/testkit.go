@@ -3,7 +3,9 @@ package testkit
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -65,4 +67,30 @@ func MetricValue(g prometheus.Gatherer, name string, labels ...string) (sum floa
 		}
 	}
 	return sum, found, nil
+}
+
+// Metric returns what MetricValue sums for name and labels, and fails t
+// when no series matches (a misspelled name or label is a test failure,
+// not a zero).
+func Metric(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	v, found, err := MetricValue(g, name, labels...)
+	if err != nil {
+		t.Fatalf("gather %s: %v", name, err)
+	}
+	if !found {
+		t.Fatalf("no series %s{%s}", name, labelList(labels))
+	}
+	return v
+}
+
+func labelList(labels []string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(labels); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(labels[i] + "=" + `"` + labels[i+1] + `"`)
+	}
+	return b.String()
 }

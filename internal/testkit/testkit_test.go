@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,50 @@ func TestMetricValue(t *testing.T) {
 		v, found, err := MetricValue(reg, tc.name, tc.labels...)
 		if err != nil || v != tc.want || found != tc.found {
 			t.Errorf("%s %v = %v, %v, %v; want %v, %v", tc.name, tc.labels, v, found, err, tc.want, tc.found)
+		}
+	}
+}
+
+// fatalTB records the message of Fatalf and ends its goroutine, as
+// testing.T does.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestMetricFailsOnAMissingSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, []string{"sink"})
+	reg.MustRegister(c)
+	c.WithLabelValues("a").Add(4)
+	if v := Metric(t, reg, "c_total", "sink", "a"); v != 4 {
+		t.Errorf("Metric = %v, want 4", v)
+	}
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   string
+	}{
+		{"c_totl", []string{"sink", "a"}, `no series c_totl{sink="a"}`},
+		{"c_total", []string{"sink", "b"}, `no series c_total{sink="b"}`},
+		{"c_total", []string{"sinc", "a"}, `no series c_total{sinc="a"}`},
+	} {
+		tb := &fatalTB{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Metric(tb, reg, tc.name, tc.labels...)
+			t.Errorf("Metric(%s %v) returned instead of failing", tc.name, tc.labels)
+		}()
+		<-done
+		if tb.msg != tc.want {
+			t.Errorf("Metric(%s %v) failed with %q, want %q", tc.name, tc.labels, tb.msg, tc.want)
 		}
 	}
 }
