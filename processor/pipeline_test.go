@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -73,6 +73,12 @@ func build(t *testing.T, h *harness, yaml string) *processor.Pipeline {
 	return p
 }
 
+// endless makes s block once its batches are handed out, as a stream does.
+func endless(s *sourcetest.Static) *sourcetest.Static {
+	s.Endless = true
+	return s
+}
+
 func batches(n, per int) []*flowlog.Batch {
 	var out []*flowlog.Batch
 	for i := range n {
@@ -115,7 +121,7 @@ workers: 2
 `
 
 func TestFanOutDeliversEveryRecordToEverySink(t *testing.T) {
-	h := &harness{src: &sourcetest.Static{Batches: batches(50, 20)}, sinks: map[string]*sinktest.Recorder{"a": {}, "b": {}, "errs": {}}}
+	h := &harness{src: sourcetest.New(t, batches(50, 20)...), sinks: map[string]*sinktest.Recorder{"a": {}, "b": {}, "errs": {}}}
 	h.src.Batches[3].Records[1].Raw = []byte("please drop me")
 	h.src.Batches[7].Records[2].Raw = []byte("a bad line")
 	p := build(t, h, fanOut)
@@ -139,11 +145,11 @@ func TestFanOutDeliversEveryRecordToEverySink(t *testing.T) {
 		t.Fatalf("errors sink got %+v", fails)
 	}
 	for id, want := range map[string]float64{"a": 998, "b": 998, "errs": 1} {
-		if got := testutil.ToFloat64(counter(t, h.reg, "vpcflow_sink_records_delivered_total", "sink", id)); got != want {
+		if got := testkit.Metric(t, h.reg, "vpcflow_sink_records_delivered_total", "sink", id); got != want {
 			t.Errorf("delivered{sink=%s} = %v, want %v", id, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(counter(t, h.reg, "vpcflow_stage_records_dropped_total", "stage", "filter")); got != 1 {
+	if got := testkit.Metric(t, h.reg, "vpcflow_stage_records_dropped_total", "stage", "filter"); got != 1 {
 		t.Errorf("dropped = %v, want 1", got)
 	}
 	for _, r := range h.sinks {
@@ -153,29 +159,8 @@ func TestFanOutDeliversEveryRecordToEverySink(t *testing.T) {
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return m.GetCounter().GetValue() })
-				}
-			}
-		}
-	}
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return 0 })
-}
-
 func TestPermanentFailureGoesToDeadLetterThenAcks(t *testing.T) {
-	h := &harness{src: &sourcetest.Static{Batches: batches(10, 5)}, sinks: map[string]*sinktest.Recorder{
+	h := &harness{src: sourcetest.New(t, batches(10, 5)...), sinks: map[string]*sinktest.Recorder{
 		"main": {Fail: func(b *flowlog.Batch) error {
 			if b.Partition == "p1" {
 				return component.Permanent(errors.New("400 bad request"))
@@ -199,14 +184,14 @@ sinks:
 	if main != 35 || dlq != 15 {
 		t.Fatalf("main got %d, dead letter %d; want 35 and 15", main, dlq)
 	}
-	if got := testutil.ToFloat64(counter(t, h.reg, "vpcflow_sink_records_dead_lettered_total", "sink", "main")); got != 15 {
+	if got := testkit.Metric(t, h.reg, "vpcflow_sink_records_dead_lettered_total", "sink", "main"); got != 15 {
 		t.Fatalf("dead_lettered = %v", got)
 	}
 }
 
 func TestTransientFailuresAreRetriedUntilDelivered(t *testing.T) {
 	var calls atomic.Int32
-	h := &harness{src: &sourcetest.Static{Batches: batches(3, 4)}, sinks: map[string]*sinktest.Recorder{
+	h := &harness{src: sourcetest.New(t, batches(3, 4)...), sinks: map[string]*sinktest.Recorder{
 		"out": {Fail: func(*flowlog.Batch) error {
 			if calls.Add(1) <= 3 {
 				return errors.New("503 service unavailable")
@@ -229,7 +214,7 @@ sinks: {out: {type: rec, inputs: [in]}}
 
 func TestShutdownNacksWhatCannotBeDelivered(t *testing.T) {
 	block := make(chan struct{})
-	h := &harness{src: &sourcetest.Static{Batches: batches(20, 2), Endless: true}, sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
+	h := &harness{src: endless(sourcetest.New(t, batches(20, 2)...)), sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
 	p := build(t, h, `
 sources: {in: {type: static}}
 sinks: {out: {type: rec, inputs: [in]}}
@@ -267,7 +252,7 @@ shutdown_timeout: 100ms
 
 func TestDrainDeliversInFlightOnShutdown(t *testing.T) {
 	block := make(chan struct{})
-	h := &harness{src: &sourcetest.Static{Batches: batches(3, 2), Endless: true}, sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
+	h := &harness{src: endless(sourcetest.New(t, batches(3, 2)...)), sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
 	p := build(t, h, `
 sources: {in: {type: static}}
 sinks: {out: {type: rec, inputs: [in]}}
@@ -296,7 +281,7 @@ shutdown_timeout: 10s
 
 func TestOrderKeptPerPartitionForOrderedSinks(t *testing.T) {
 	var got []string
-	src := &sourcetest.Static{}
+	src := sourcetest.New(t)
 	for i := range 200 {
 		src.Batches = append(src.Batches, sourcetest.Lines("only", fmt.Sprintf("%04d", i)))
 	}
@@ -380,7 +365,7 @@ func (failingSource) Close(context.Context) error { return nil }
 
 func TestHealthzReportsAStuckSink(t *testing.T) {
 	block := make(chan struct{})
-	h := &harness{src: &sourcetest.Static{Batches: batches(2, 2), Endless: true}, sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
+	h := &harness{src: endless(sourcetest.New(t, batches(2, 2)...)), sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
 	p := build(t, h, `
 sources: {in: {type: static}}
 sinks: {out: {type: rec, inputs: [in]}}

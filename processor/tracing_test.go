@@ -11,7 +11,6 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
-	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/sinktest"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
@@ -26,7 +25,7 @@ func TestSpansPerBatchStageAndSinkLinkedToTheSource(t *testing.T) {
 	})
 	b := sourcetest.Lines("p0", "a", "b")
 	b.Span = producer
-	src := &sourcetest.Static{Batches: []*flowlog.Batch{b}}
+	src := sourcetest.New(t, b)
 	recs := map[string]*sinktest.Recorder{"x": {}, "y": {}}
 	f := processor.NewFactories([]component.SourceFactory{sourcetest.Factory("static", src)},
 		[]component.StageFactory{dropStage()}, []component.SinkFactory{sinktest.Factory("rec", recs)})
