@@ -47,12 +47,13 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 	}
 	for _, id := range sortedKeys(cfg.Sinks) {
 		cc := cfg.Sinks[id]
+		where := componentRef("sinks", id, cc.Type)
 		s, err := f.Sinks[cc.Type].Create(ctx, g.sinkCfg[id], settingsFor(id))
 		if err != nil {
-			return fail(fmt.Errorf("sinks.%s (%s): %w", id, cc.Type, err))
+			return fail(fmt.Errorf("%s: %w", where, err))
 		}
 		sn := &sinkNode{
-			id: id, sink: s, span: "sink " + id,
+			id: id, where: where, sink: s, span: "sink " + id,
 			delivered: m.sinkDelivered.WithLabelValues(id),
 			failed:    m.sinkFailed.WithLabelValues(id),
 			dead:      m.sinkDeadLettered.WithLabelValues(id),
@@ -74,12 +75,13 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 	}
 	for _, id := range g.stageOrder {
 		cc := cfg.Stages[id]
+		where := componentRef("stages", id, cc.Type)
 		st, err := f.Stages[cc.Type].Create(ctx, g.stageCfg[id], settingsFor(id))
 		if err != nil {
-			return fail(fmt.Errorf("stages.%s (%s): %w", id, cc.Type, err))
+			return fail(fmt.Errorf("%s: %w", where, err))
 		}
 		p.stages[id] = &stageNode{
-			id: id, stage: st, span: "stage " + id,
+			id: id, where: where, stage: st, span: "stage " + id,
 			in:   m.stageIn.WithLabelValues(id),
 			out:  m.stageOut.WithLabelValues(id),
 			drop: m.stageDropped.WithLabelValues(id),
@@ -89,16 +91,23 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 	}
 	for _, id := range sortedKeys(cfg.Sources) {
 		cc := cfg.Sources[id]
+		where := componentRef("sources", id, cc.Type)
 		src, err := f.Sources[cc.Type].Create(ctx, g.srcCfg[id], settingsFor(id))
 		if err != nil {
-			return fail(fmt.Errorf("sources.%s (%s): %w", id, cc.Type, err))
+			return fail(fmt.Errorf("%s: %w", where, err))
 		}
-		sn := &sourceNode{id: id, src: src, span: "batch " + id,
+		sn := &sourceNode{id: id, where: where, src: src, span: "batch " + id,
 			ok: m.acks.WithLabelValues(id, "ok"), nack: m.acks.WithLabelValues(id, "nack")}
 		sn.root = p.plan(id, nil, g)
 		p.sources = append(p.sources, sn)
 	}
 	return p, nil
+}
+
+// componentRef is how the engine names a component in the errors it
+// wraps: "sources.<id> (<type>)", the form config errors use too.
+func componentRef(section, id, typ string) string {
+	return section + "." + id + " (" + typ + ")"
 }
 
 // plan unrolls the graph below id into a tree of the stages and sinks that

@@ -16,7 +16,7 @@ func (p *Pipeline) Ready() error {
 	}
 	for _, sn := range p.sources {
 		if r, ok := sn.src.(component.Readier); ok && !r.Ready() && !sn.done.Load() {
-			return fmt.Errorf("source %s not ready", sn.id)
+			return fmt.Errorf("%s: not ready", sn.where)
 		}
 	}
 	return nil
@@ -31,25 +31,25 @@ func (p *Pipeline) Healthy() error {
 	for _, sn := range p.sources {
 		if h, ok := sn.src.(component.Healther); ok {
 			if err := h.Healthy(); err != nil {
-				return fmt.Errorf("source %s: %w", sn.id, err)
+				return fmt.Errorf("%s: %w", sn.where, err)
 			}
 		}
 	}
 	for _, id := range p.order {
 		if h, ok := p.stages[id].stage.(component.Healther); ok {
 			if err := h.Healthy(); err != nil {
-				return fmt.Errorf("stage %s: %w", id, err)
+				return fmt.Errorf("%s: %w", p.stages[id].where, err)
 			}
 		}
 	}
 	now := time.Now()
 	for _, id := range sortedKeys(p.sinks) {
-		if h, ok := p.sinks[id].sink.(component.Healther); ok {
+		s := p.sinks[id]
+		if h, ok := s.sink.(component.Healther); ok {
 			if err := h.Healthy(); err != nil {
-				return fmt.Errorf("sink %s: %w", id, err)
+				return fmt.Errorf("%s: %w", s.where, err)
 			}
 		}
-		s := p.sinks[id]
 		if s.pending.Load() == 0 {
 			continue
 		}
@@ -58,7 +58,7 @@ func (p *Pipeline) Healthy() error {
 			continue
 		}
 		if d := now.Sub(time.Unix(0, last)); d > p.cfg.StuckAfter {
-			return fmt.Errorf("sink %s stuck: %d writes pending, none finished for %s", id, s.pending.Load(), d.Round(time.Second))
+			return fmt.Errorf("%s: stuck: %d writes pending, none finished for %s", s.where, s.pending.Load(), d.Round(time.Second))
 		}
 	}
 	return nil

@@ -43,17 +43,19 @@ type Pipeline struct {
 }
 
 type sourceNode struct {
-	id   string
-	span string // span name, "batch <id>"
-	ok   prometheus.Counter
-	nack prometheus.Counter
-	src  component.Source
-	root *planNode
-	done atomic.Bool
+	id    string
+	where string // "sources.<id> (<type>)", the prefix of its errors
+	span  string // span name, "batch <id>"
+	ok    prometheus.Counter
+	nack  prometheus.Counter
+	src   component.Source
+	root  *planNode
+	done  atomic.Bool
 }
 
 type stageNode struct {
 	id    string
+	where string // "stages.<id> (<type>)"
 	span  string // span name, "stage <id>"
 	stage component.Stage
 	in    prometheus.Counter
@@ -65,6 +67,7 @@ type stageNode struct {
 
 type sinkNode struct {
 	id         string
+	where      string // "sinks.<id> (<type>)"
 	span       string // span name, "sink <id>"
 	sink       component.Sink
 	deadLetter *sinkNode

@@ -351,7 +351,7 @@ sinks: {out: {type: rec, inputs: [in]}}
 		t.Fatal(err)
 	}
 	err = p.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "sources.in: broker unreachable") {
+	if err == nil || !strings.Contains(err.Error(), "sources.in (bad): broker unreachable") {
 		t.Fatalf("Run = %v, want the source's error", err)
 	}
 }
@@ -385,7 +385,7 @@ shutdown_timeout: 10ms
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := p.Healthy(); !strings.Contains(err.Error(), "sink out stuck") {
+	if err := p.Healthy(); !strings.Contains(err.Error(), "sinks.out (rec): stuck") {
 		t.Fatalf("Healthy = %v", err)
 	}
 	if err := p.Ready(); err != nil {

@@ -51,7 +51,7 @@ func (p *Pipeline) walk(ctx context.Context, j *job, n *planNode, b *flowlog.Bat
 		st.dur.Observe(time.Since(start).Seconds())
 		span.End()
 		if err != nil {
-			j.t.setErr(fmt.Errorf("stages.%s: %w", st.id, err))
+			j.t.setErr(fmt.Errorf("%s: %w", st.where, err))
 			return
 		}
 		out, failed := len(b.Records), len(b.Failed)

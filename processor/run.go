@@ -26,7 +26,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if s, ok := p.sinks[id].sink.(component.Starter); ok {
 			if err := s.Start(hardCtx); err != nil {
 				p.closeAll(hardCtx)
-				return fmt.Errorf("sinks.%s: start: %w", id, err)
+				return fmt.Errorf("%s: start: %w", p.sinks[id].where, err)
 			}
 		}
 	}
@@ -34,7 +34,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if s, ok := p.stages[id].stage.(component.Starter); ok {
 			if err := s.Start(hardCtx); err != nil {
 				p.closeAll(hardCtx)
-				return fmt.Errorf("stages.%s: start: %w", id, err)
+				return fmt.Errorf("%s: start: %w", p.stages[id].where, err)
 			}
 		}
 	}
@@ -42,7 +42,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if s, ok := sn.src.(component.Starter); ok {
 			if err := s.Start(hardCtx); err != nil {
 				p.closeAll(hardCtx)
-				return fmt.Errorf("sources.%s: start: %w", sn.id, err)
+				return fmt.Errorf("%s: start: %w", sn.where, err)
 			}
 		}
 	}
@@ -160,7 +160,7 @@ func (p *Pipeline) readLoop(ctx context.Context, stopAll context.CancelFunc, sn 
 				p.log.Info("source drained", "source", sn.id)
 			case ctx.Err() != nil:
 			default:
-				p.setFatal(fmt.Errorf("sources.%s: %w", sn.id, err))
+				p.setFatal(fmt.Errorf("%s: %w", sn.where, err))
 				p.log.Error("source failed", "source", sn.id, "error", err)
 				stopAll()
 			}
@@ -196,21 +196,21 @@ func (p *Pipeline) closeAll(ctx context.Context) error {
 	var errs []error
 	for _, sn := range p.sources {
 		if err := sn.src.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("sources.%s: close: %w", sn.id, err))
+			errs = append(errs, fmt.Errorf("%s: close: %w", sn.where, err))
 		}
 	}
 	for i := len(p.order) - 1; i >= 0; i-- {
 		if st, ok := p.stages[p.order[i]]; ok {
 			if c, ok := st.stage.(component.Closer); ok {
 				if err := c.Close(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("stages.%s: close: %w", st.id, err))
+					errs = append(errs, fmt.Errorf("%s: close: %w", st.where, err))
 				}
 			}
 		}
 	}
 	for _, id := range sortedKeys(p.sinks) {
 		if err := p.sinks[id].sink.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("sinks.%s: close: %w", id, err))
+			errs = append(errs, fmt.Errorf("%s: close: %w", p.sinks[id].where, err))
 		}
 	}
 	return errors.Join(errs...)
