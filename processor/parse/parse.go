@@ -309,37 +309,9 @@ func badNumber(tok []byte) error {
 	return errSyntax
 }
 
-// parseAddr parses an IPv4 address by hand and anything else with
-// netip.ParseAddr over a string view of tok (neither allocates). Zones are
-// rejected: flow logs never carry them.
-func parseAddr(tok []byte) (netip.Addr, bool) {
-	var a [4]byte
-	oct, val, digits := 0, 0, 0
-	for _, c := range tok {
-		if d := c - '0'; d <= 9 {
-			if digits == 1 && val == 0 {
-				return parseAddrSlow(tok) // leading zero: netip decides
-			}
-			val = val*10 + int(d)
-			digits++
-			if val > 255 {
-				return parseAddrSlow(tok) // maybe IPv6 ("2001:db8::1")
-			}
-		} else if c == '.' && digits > 0 && oct < 3 {
-			a[oct] = byte(val)
-			oct++
-			val, digits = 0, 0
-		} else {
-			return parseAddrSlow(tok)
-		}
-	}
-	if oct != 3 || digits == 0 {
-		return netip.Addr{}, false
-	}
-	a[3] = byte(val)
-	return netip.AddrFrom4(a), true
-}
-
+// parseAddrSlow parses tok with netip.ParseAddr over a string view of tok
+// (no allocation), for what scanIPv4 leaves: IPv6 and unusual IPv4 forms.
+// Zones are rejected: flow logs never carry them.
 func parseAddrSlow(tok []byte) (netip.Addr, bool) {
 	if len(tok) == 0 || len(tok) > 64 {
 		return netip.Addr{}, false
