@@ -1,0 +1,29 @@
+// Package processor is the engine: it reads the pipeline file, builds the
+// graph of sources, stages and sinks from the factories it is given, and
+// moves batches through it with at-least-once acknowledgement. The
+// contracts the components implement live in processor/component, the
+// record and batch in processor/flowlog; this package imports no source,
+// stage or sink.
+//
+// One concern a file:
+//
+//   - config.go, keys.go: the YAML file, ${ENV} substitution, unknown keys.
+//   - graph.go: factories, per-component config decoding, graph checks
+//     (inputs, dead letters, cycles) and Validate.
+//   - pipeline.go: Settings, Pipeline and the nodes it is made of.
+//   - build.go: Build creates sinks, stages, then sources, and unrolls each
+//     source's graph into a plan.
+//   - run.go: Run starts the components, reads with backpressure (an
+//     in-flight slot per batch), drains on shutdown and closes everything.
+//   - tracker.go: the per-batch countdown that acks (or nacks) a source
+//     batch once its last delivery ends.
+//   - route.go: workers run a batch's stages, route .errors outputs and
+//     fan out to children and sinks.
+//   - deliver.go: sink writes with retries and backoff, the dead letter for
+//     permanent failures, and ordered lanes.
+//   - health.go: Ready and Healthy (/readyz, /healthz).
+//   - metrics.go: the engine's Prometheus collectors.
+//
+// Errors of a component are wrapped once, as "sources.<id> (<type>): …",
+// "stages.<id> (<type>): …" or "sinks.<id> (<type>): …".
+package processor
