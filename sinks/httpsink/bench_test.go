@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/encoding"
@@ -49,7 +50,7 @@ func BenchmarkEncodeCompress(b *testing.B) {
 			var raw, wire int64
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				body = enc.AppendRecord(body, &recs[i&4095])
 				i++
@@ -61,7 +62,7 @@ func BenchmarkEncodeCompress(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
 			}
 			if wire > 0 {
@@ -98,7 +99,7 @@ func BenchmarkSink(b *testing.B) {
 			var wg sync.WaitGroup
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				sem <- struct{}{}
 				bt := batches[i%len(batches)]
@@ -112,7 +113,7 @@ func BenchmarkSink(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(b.N*size)/cpu.Seconds(), "records/cpu-s")
 			}
 			b.ReportMetric(0, "ns/op")
