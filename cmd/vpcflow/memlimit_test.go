@@ -224,3 +224,47 @@ func TestMemoryLimitFromCgroupV2(t *testing.T) {
 		})
 	}
 }
+
+// The binary, with the library's own cgroup reader, under cgroup v2: a
+// made-up memory.max is bind-mounted over the cgroup2 mount in a mount
+// namespace of the child's own. Needs unshare(1) and the right to mount
+// (root); TestMemoryLimitFromCgroupV2 covers the rest everywhere.
+func TestMemoryLimitFromCgroupV2Mount(t *testing.T) {
+	mountPoint := ""
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Skipf("no mountinfo: %v", err)
+	}
+	for line := range strings.Lines(string(mi)) {
+		if pre, post, ok := strings.Cut(line, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
+			if f := strings.Fields(pre); len(f) >= 5 {
+				mountPoint = f[4]
+				break
+			}
+		}
+	}
+	if mountPoint == "" {
+		t.Skip("no cgroup2 hierarchy mounted here")
+	}
+	fake := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fake, "memory.max"), []byte(fmt.Sprintln(600<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("unshare", "-m", "--propagation", "private",
+		"mount", "--bind", fake, mountPoint).CombinedOutput(); err != nil {
+		t.Skipf("cannot bind-mount over %s in a mount namespace: %v: %s", mountPoint, err, out)
+	}
+	cfg := emptyPipeline(t)
+	run := func(env ...string) int64 {
+		cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1" "$2" && exec "$3" run --config "$4"`, "sh", fake, mountPoint, binary, cfg)
+		cmd.Env = append(os.Environ(), env...)
+		return memoryLimitLogged(t, cmd)
+	}
+	if got, want := run(), int64(0.9*float64(600<<20)); got != want {
+		t.Errorf("memory limit %d, want %d (90 %% of 600 MiB)", got, want)
+	}
+	if got, want := run("AUTOMEMLIMIT=0.5"), int64(300<<20); got != want {
+		t.Errorf("with AUTOMEMLIMIT=0.5: memory limit %d, want %d", got, want)
+	}
+}
