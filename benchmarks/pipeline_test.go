@@ -11,6 +11,7 @@ package benchmarks
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,31 +36,53 @@ var corpus struct {
 	err   error
 }
 
-// corpusFile writes (once per process) a million default-format lines.
+// corpusConfig is what the corpus is generated from.
+var corpusConfig = gen.Config{Format: "default", Count: corpusRecords, ENIs: 10000, Seed: 7}
+
+// corpusFile writes (once per process) a million default-format lines, or
+// reuses the file an earlier run wrote. The file's name carries a hash of
+// the generator's Version and of corpusConfig, so that a corpus written
+// by another version of the generator, or with other parameters, is never
+// taken for this one; it is written under a temporary name and renamed,
+// so that a run killed half-way leaves no partial corpus behind.
 func corpusFile(b *testing.B) (string, int64) {
 	corpus.once.Do(func() {
-		dir := os.TempDir()
-		corpus.path = filepath.Join(dir, fmt.Sprintf("vpcflow-bench-%d.log", corpusRecords))
+		key := sha256.Sum256(fmt.Appendf(nil, "%d %#v", gen.Version, corpusConfig))
+		corpus.path = filepath.Join(os.TempDir(), fmt.Sprintf("vpcflow-bench-%d-%x.log", corpusRecords, key[:6]))
 		if st, err := os.Stat(corpus.path); err == nil && st.Size() > 0 {
 			corpus.bytes = st.Size()
 			return
 		}
-		f, err := os.Create(corpus.path)
-		if err != nil {
-			corpus.err = err
-			return
-		}
-		w := bufio.NewWriterSize(f, 1<<20)
-		corpus.err = gen.Run(context.Background(), w, gen.Config{Format: "default", Count: corpusRecords, ENIs: 10000, Seed: 7})
-		w.Flush()
-		f.Close()
-		st, _ := os.Stat(corpus.path)
-		corpus.bytes = st.Size()
+		corpus.bytes, corpus.err = writeCorpus(corpus.path)
 	})
 	if corpus.err != nil {
 		b.Fatal(corpus.err)
 	}
 	return corpus.path, corpus.bytes
+}
+
+func writeCorpus(path string) (int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name()) // after the rename, a no-op
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = gen.Run(context.Background(), w, corpusConfig)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(f.Name())
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), os.Rename(f.Name(), path)
 }
 
 func factories() processor.Factories {

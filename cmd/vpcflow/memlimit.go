@@ -18,12 +18,17 @@ import (
 // backlog (fetch buffers, batches in flight) can take a container past its
 // limit and get it killed; with one the collector works harder instead.
 // It logs the limit in force.
-func setMemoryLimit(log *slog.Logger) {
+func setMemoryLimit(log *slog.Logger) { setMemoryLimitFrom(log, memlimit.FromCgroup) }
+
+// setMemoryLimitFrom is setMemoryLimit with the container's limit read by
+// provider: memlimit.FromCgroup in the service, a reader of a cgroup tree
+// made up in a temporary directory in tests.
+func setMemoryLimitFrom(log *slog.Logger, provider memlimit.Provider) {
 	if v, ok := os.LookupEnv("AUTOMEMLIMIT"); ok && strings.TrimSpace(v) == "" {
 		os.Unsetenv("AUTOMEMLIMIT") // empty (e.g. a template's unset value): the default
 	}
 	limit, err := memlimit.SetGoMemLimitWithOpts(
-		memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithProvider(provider),
 		memlimit.WithLogger(slog.New(slog.DiscardHandler)))
 	switch {
 	case err != nil && !errors.Is(err, memlimit.ErrNoCgroup):

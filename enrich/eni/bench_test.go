@@ -10,11 +10,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vpcflow/vpcflow/enrich/eni/ec2stub"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -90,31 +89,15 @@ func BenchmarkCacheHit(b *testing.B) {
 			}
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
-			cpu := startCPU()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				_ = e.stage.Process(ctx, batch)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
-			b.ReportMetric(float64(cpu.since().Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/record")
+			b.ReportMetric(float64((testkit.CPUTime()-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/record")
 		})
 	}
 	if m := e.stage.m; m != nil && e.stub.Calls() != benchENIs/1000 {
 		b.Fatalf("EC2 called %d times after the warm-up", e.stub.Calls())
 	}
-}
-
-// cpuClock measures the process's CPU time (user+system): on a shared
-// machine wall time includes time spent waiting for a core, CPU time not.
-type cpuClock struct{ start time.Duration }
-
-func startCPU() cpuClock { return cpuClock{processCPU()} }
-
-func (c cpuClock) since() time.Duration { return processCPU() - c.start }
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -71,7 +72,7 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("eni: load aws config: %w", err)
+		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	awsCfg.HTTPClient = guardHTTPClient(awsCfg.HTTPClient)
 	s := &Stage{
@@ -87,7 +88,7 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 	if awsCfg.Region != "" {
 		id, ok := s.regions.idString(awsCfg.Region)
 		if !ok {
-			return nil, fmt.Errorf("eni: region %q is not a region name", awsCfg.Region)
+			return nil, fmt.Errorf("region %q is not a region name", awsCfg.Region)
 		}
 		s.defRegion = id
 	} else {
@@ -390,7 +391,7 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 	}
 }
 
-var errTimeout = fmt.Errorf("eni: look-up took longer than max_wait")
+var errTimeout = errors.New("look-up took longer than max_wait")
 
 // Start runs the warm-up, when configured: every interface of the
 // configured accounts and regions is described (all pages) into the cache.
@@ -468,6 +469,6 @@ func (s *Stage) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("eni: close: %w", ctx.Err())
+		return fmt.Errorf("look-ups still running: %w", ctx.Err())
 	}
 }

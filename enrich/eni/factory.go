@@ -16,7 +16,7 @@ func NewFactory(opts ...Opt) component.StageFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Stage, error) {
-			c, err := component.ConfigAs[Config]("eni", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}

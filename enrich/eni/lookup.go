@@ -24,9 +24,9 @@ import (
 var (
 	// errBackedOff is the answer for look-ups of a client that failed
 	// recently: they are not tried until its back-off ends.
-	errBackedOff = errors.New("eni: ec2 backed off after failures")
+	errBackedOff = errors.New("ec2 backed off after failures")
 	// errClosed is the answer for look-ups after Close.
-	errClosed = errors.New("eni: stage closed")
+	errClosed = errors.New("stage closed")
 )
 
 // call is one interface's look-up in flight. Every record that needs the
@@ -149,11 +149,11 @@ func (f *fetcher) run(q *queue) {
 		err = errClosed
 	} else if err != nil {
 		if q.cl.failed(now, s.breakerBase, s.breakerMax) {
-			s.set.Logger.Warn("eni: describe network interfaces failed; records pass unenriched while it fails",
+			s.set.Logger.Warn("describe network interfaces failed; records pass unenriched while it fails",
 				"account", q.cl.account, "region", q.cl.region, "error", err)
 		}
 	} else if q.cl.succeeded() {
-		s.set.Logger.Info("eni: describe network interfaces works again", "account", q.cl.account, "region", q.cl.region)
+		s.set.Logger.Info("describe network interfaces works again", "account", q.cl.account, "region", q.cl.region)
 	}
 	for _, c := range q.calls {
 		if err != nil {
@@ -235,7 +235,7 @@ func (s *Stage) pages(ctx context.Context, cl *client, in *ec2.DescribeNetworkIn
 func (s *Stage) callWithRetry(ctx context.Context, cl *client, in *ec2.DescribeNetworkInterfacesInput) (*ec2.DescribeNetworkInterfacesOutput, error) {
 	for attempt := 0; ; attempt++ {
 		if err := cl.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("eni: describe network interfaces (%s %s): rate limit wait: %w", cl.account, cl.region, err)
+			return nil, fmt.Errorf("describe network interfaces (%s %s): rate limit wait: %w", cl.account, cl.region, err)
 		}
 		actx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 		out, err := cl.api.DescribeNetworkInterfaces(actx, in)
@@ -250,7 +250,7 @@ func (s *Stage) callWithRetry(ctx context.Context, cl *client, in *ec2.DescribeN
 		}
 		retryable := outcome == outcomeThrottled || outcome == outcomeServerError || outcome == outcomeNetwork
 		if !retryable || attempt >= s.cfg.MaxRetries {
-			return nil, fmt.Errorf("eni: describe network interfaces (account %q, region %s) after %d attempts: %w", cl.account, cl.region, attempt+1, err)
+			return nil, fmt.Errorf("describe network interfaces (account %q, region %s) after %d attempts: %w", cl.account, cl.region, attempt+1, err)
 		}
 		d := min(s.backoffBase<<attempt, s.backoffMax)
 		d = d/2 + rand.N(d/2+1)
@@ -258,7 +258,7 @@ func (s *Stage) callWithRetry(ctx context.Context, cl *client, in *ec2.DescribeN
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("eni: describe network interfaces (account %q, region %s): %w", cl.account, cl.region, ctx.Err())
+			return nil, fmt.Errorf("describe network interfaces (account %q, region %s): %w", cl.account, cl.region, ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -95,7 +95,7 @@ func newMetrics(reg prometheus.Registerer, stage string, size func() (pos, neg i
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("eni: register metrics: %w", err)
+			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
 	return m, nil

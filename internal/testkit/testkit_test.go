@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -80,3 +81,28 @@ func TestMetricFailsOnAMissingSeries(t *testing.T) {
 		}
 	}
 }
+// CPUTime grows with work done on the CPU and not with time spent asleep.
+func TestCPUTime(t *testing.T) {
+	c0 := CPUTime()
+	if c0 <= 0 {
+		t.Fatalf("CPUTime() = %v at start, want > 0", c0)
+	}
+	time.Sleep(50 * time.Millisecond)
+	c1 := CPUTime()
+	x := uint64(1)
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+		for range 1000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	sink = x
+	c2 := CPUTime()
+	if c1 < c0 || c2 < c1 {
+		t.Fatalf("CPUTime went back: %v, %v, %v", c0, c1, c2)
+	}
+	if slept, spun := c1-c0, c2-c1; spun < 20*time.Millisecond || slept >= spun {
+		t.Errorf("CPU time %v while asleep for 50ms, %v while spinning for 100ms", slept, spun)
+	}
+}
+
+var sink uint64

@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
 )
@@ -39,13 +40,13 @@ func BenchmarkEncode(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				buf = e.AppendRecord(buf[:0], &rs[i&1023])
 				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
 			}
 		})
@@ -67,7 +68,7 @@ func BenchmarkSumoEncodeGzip(b *testing.B) {
 			b.ReportAllocs()
 			var raw, comp int64
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				body = e.AppendRecord(body, &rs[i&4095])
 				i++
@@ -82,7 +83,7 @@ func BenchmarkSumoEncodeGzip(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
 			}
 			if comp > 0 {

@@ -15,13 +15,20 @@ import (
 
 var _ component.Sink = (*Sink)(nil)
 
+// Type is the config `type:` of this sink.
+const Type = "file"
+
 // NewFactory returns the factory of the `file` sink.
 func NewFactory() component.SinkFactory {
 	return component.SinkFactory{
-		Type:             "file",
+		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (component.Sink, error) {
-			return New(*cfg.(*Config), set)
+			c, err := component.ConfigAs[Config](Type, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(*c, set)
 		},
 	}
 }
@@ -94,7 +101,7 @@ func (s *Sink) Write(_ context.Context, b *flowlog.Batch) error {
 		s.bufs.Put(bp)
 	}
 	if err != nil {
-		return fmt.Errorf("filesink: write %s: %w", s.cfg.Path, err)
+		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ func NewFactory() component.SinkFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (component.Sink, error) {
-			c, err := component.ConfigAs[Config]("httpsink", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}

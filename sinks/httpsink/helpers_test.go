@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,13 @@ import (
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(intakeProcessEnv) != "" {
+		serveIntakeProcess() // BenchmarkSink's intake
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // received is one request the intake saw.
 type received struct {

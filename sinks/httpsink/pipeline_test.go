@@ -13,14 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpcflow/vpcflow/internal/gen"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -189,7 +188,7 @@ sinks:
 	)
 	b.SetBytes(fi.Size())
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testkit.CPUTime()
 	for b.Loop() {
 		cfg, err := processor.ParseConfig(yml, func(string) (string, bool) { return "", false })
 		if err != nil {
@@ -204,16 +203,8 @@ sinks:
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
-	if cpu := cpuTime() - cpu0; cpu > 0 {
+	if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(b.N*n)/cpu.Seconds(), "records/cpu-s")
 	}
 	b.ReportMetric(0, "ns/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

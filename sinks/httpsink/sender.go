@@ -111,7 +111,7 @@ func (s *Sink) deliver(req *request, comp []byte) []byte {
 			s.m.failed.Add(float64(req.n))
 			s.log.Error("http intake refused a request; its batches go to the dead letter", "url", s.redact.display,
 				"records", req.n, "error", err.msg)
-			s.finish(req, component.Permanent(fmt.Errorf("httpsink %s: %s", s.id, err.msg)))
+			s.finish(req, component.Permanent(errors.New(err.msg)))
 			return comp
 		}
 		wait := s.backoffFor(attempt)
@@ -123,8 +123,8 @@ func (s *Sink) deliver(req *request, comp []byte) []byte {
 			s.m.failed.Add(float64(req.n))
 			s.log.Error("http sink gave up retrying a request (max_retry_duration)", "url", s.redact.display,
 				"records", req.n, "attempts", attempt, "error", err.msg)
-			s.finish(req, component.Permanent(fmt.Errorf("httpsink %s: giving up after %d attempts in %s: %s",
-				s.id, attempt, time.Since(first).Round(time.Millisecond), err.msg)))
+			s.finish(req, component.Permanent(fmt.Errorf("giving up after %d attempts in %s: %s",
+				attempt, time.Since(first).Round(time.Millisecond), err.msg)))
 			return comp
 		}
 		s.m.requests.WithLabelValues("retry").Inc()

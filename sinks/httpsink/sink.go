@@ -261,7 +261,7 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 	}
 	t := newTicket()
 	if err := s.lock(ctx); err != nil {
-		return fmt.Errorf("httpsink %s: %w", s.id, err)
+		return err
 	}
 	var err error
 	if s.closed {
@@ -288,7 +288,7 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 	s.unlock()
 	t.release(nil)
 	if err != nil {
-		return fmt.Errorf("httpsink %s: %w", s.id, err)
+		return err
 	}
 	select {
 	case <-t.done:
@@ -297,7 +297,7 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("httpsink %s: waiting for delivery: %w", s.id, context.Cause(ctx))
+		return fmt.Errorf("waiting for delivery: %w", context.Cause(ctx))
 	}
 }
 
@@ -500,7 +500,7 @@ func (s *Sink) close(ctx context.Context) error {
 	s.transport.CloseIdleConnections()
 	s.comp.close()
 	if ctx.Err() != nil {
-		return fmt.Errorf("httpsink %s: close: undelivered requests abandoned: %w", s.id, ctx.Err())
+		return fmt.Errorf("undelivered requests abandoned: %w", ctx.Err())
 	}
 	return nil
 }

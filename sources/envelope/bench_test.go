@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/sources/envelope"
@@ -99,7 +98,7 @@ func BenchmarkDecode(b *testing.B) {
 				o := &flowlog.Origin{Name: "bench"}
 				b.SetBytes(int64(len(tc.data)))
 				b.ReportAllocs()
-				cpu0 := cpuTime(b)
+				cpu0 := testkit.CPUTime()
 				for b.Loop() {
 					batch.Reset()
 					if err := envelope.Decode(&batch, tc.data, tc.p, o); err != nil {
@@ -118,17 +117,8 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.N)*benchLines/b.Elapsed().Seconds(), "records/s")
 				// per second of process CPU time: steadier on a shared machine
-				b.ReportMetric(float64(b.N)*benchLines/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
+				b.ReportMetric(float64(b.N)*benchLines/(testkit.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 			})
 		}
 	}
-}
-
-// cpuTime returns the user+system CPU time used by the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

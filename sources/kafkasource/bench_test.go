@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/parse"
 )
@@ -141,7 +141,7 @@ func benchKafka(b *testing.B, values [][]byte, withParse bool, opBytes int64) {
 	}
 	b.SetBytes(opBytes)
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := testkit.CPUTime()
 	total, owed := 0, 0
 	for b.Loop() {
 		for owed < benchOpRecords {
@@ -165,14 +165,5 @@ func benchKafka(b *testing.B, values [][]byte, withParse bool, opBytes int64) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
 	// CPU time of the whole process (source, client and the in-process
 	// kfake broker) per record: steadier than records/s on a shared machine.
-	b.ReportMetric(float64(total)/(cpuTime(b)-cpu0).Seconds(), "records/cpu-s")
-}
-
-// cpuTime returns the user+system CPU time used by the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(total)/(testkit.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }

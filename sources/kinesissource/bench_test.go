@@ -2,13 +2,13 @@ package kinesissource
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/sources/kinesissource/kpl"
@@ -64,19 +64,10 @@ func kplRecords() []types.Record {
 	return recs
 }
 
-// cpuTime is the CPU time (user + system) the process used so far. On a
-// shared machine records per CPU-second says more than records per second
-// of wall-clock time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func reportRates(b *testing.B, cpu0 time.Duration) {
 	n := float64(b.N) * benchKinesisRecords * benchLinesPerRecord
 	b.ReportMetric(n/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(n/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(n/(testkit.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }
 
 func benchDecode(b *testing.B, payload string, recs []types.Record, doParse bool) {
@@ -89,7 +80,7 @@ func benchDecode(b *testing.B, payload string, recs []types.Record, doParse bool
 	batch := &flowlog.Batch{}
 	b.SetBytes(size)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testkit.CPUTime()
 	for b.Loop() {
 		batch.Reset()
 		for _, r := range recs {

@@ -6,13 +6,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
@@ -61,7 +61,7 @@ func benchObject(b *testing.B, s *Source, key string, size int64) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	var recs, failed int
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), testkit.CPUTime()
 	for b.Loop() {
 		origin := &flowlog.Origin{Name: "s3://bench/" + key}
 		bt := &batcher{
@@ -86,18 +86,7 @@ func benchObject(b *testing.B, s *Source, key string, size int64) {
 		b.Fatalf("%d lines failed to parse", failed)
 	}
 	b.ReportMetric(float64(recs)/time.Since(start).Seconds(), "records/s")
-	b.ReportMetric(float64(recs)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
-}
-
-// cpuTime returns the CPU time (user + system) of the process: the
-// machine is shared, so records per CPU second are reported next to
-// records per wall second.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(recs)/(testkit.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }
 
 // BenchmarkGzipTextObject: a 100,000-line gzip flow-log object (~10 MB
@@ -137,7 +126,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	recs := 0
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), testkit.CPUTime()
 	for b.Loop() {
 		e.send(s3Event(key))
 		for got := 0; got < 100000; {
@@ -157,5 +146,5 @@ func BenchmarkEndToEnd(b *testing.B) {
 		recs += 100000
 	}
 	b.ReportMetric(float64(recs)/time.Since(start).Seconds(), "records/s")
-	b.ReportMetric(float64(recs)/(cpuTime()-cpu0).Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(recs)/(testkit.CPUTime()-cpu0).Seconds(), "records/cpu-s")
 }

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/enrich/eni"
 	"github.com/vpcflow/vpcflow/enrich/eni/ec2stub"
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
@@ -76,12 +76,6 @@ func lines(n int) [][]byte {
 	return out
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkParseEnrich1M: one op is 1M records (100k distinct lines, 10
 // passes) parsed and enriched in batches of 1000 reused as the engine does,
 // on one goroutine ("1 worker") or two ("2 workers", the engine's shards).
@@ -131,7 +125,7 @@ func BenchmarkParseEnrich1M(b *testing.B) {
 			b.SetBytes(int64(size * (total / len(raw))))
 			b.ReportAllocs()
 			enrichNS.Store(0)
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				var wg sync.WaitGroup
 				per := total / tc.workers
@@ -141,7 +135,7 @@ func BenchmarkParseEnrich1M(b *testing.B) {
 				wg.Wait()
 			}
 			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(total*b.N), "cpu-ns/record")
+			b.ReportMetric(float64((testkit.CPUTime()-cpu0).Nanoseconds())/float64(total*b.N), "cpu-ns/record")
 			if tc.enrich {
 				// The stage's own share: records just parsed (warm), their
 				// interfaces random over the whole table.
