@@ -81,6 +81,7 @@ func TestMetricFailsOnAMissingSeries(t *testing.T) {
 		}
 	}
 }
+
 // CPUTime grows with work done on the CPU and not with time spent asleep.
 func TestCPUTime(t *testing.T) {
 	c0 := CPUTime()
