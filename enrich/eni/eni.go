@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/time/rate"
 
+	"github.com/vpcflow/vpcflow/internal/awsconf"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -66,12 +67,10 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 		return nil, err
 	}
 	set = set.Normalize()
-	if cfg.Region != "" {
-		loadOpts = append([]func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}, loadOpts...)
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	// role_arn is assumed per client (it may name each account), not here.
+	awsCfg, err := awsconf.Load(ctx, awsconf.Options{Region: cfg.Region, ID: set.ID, Logger: set.Logger, Load: loadOpts})
 	if err != nil {
-		return nil, fmt.Errorf("eni: load aws config: %w", err)
+		return nil, fmt.Errorf("eni: %w", err)
 	}
 	awsCfg.HTTPClient = guardHTTPClient(awsCfg.HTTPClient)
 	s := &Stage{

@@ -1,23 +1,30 @@
 package kafkasource
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/vpcflow/vpcflow/enrich/eni/ec2stub"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // selfSigned returns a server certificate for 127.0.0.1 and its PEM.
@@ -80,4 +87,36 @@ func TestTLSAndSCRAM(t *testing.T) {
 		t.Errorf("read %q", got)
 	}
 	ackAll(t, rs)
+}
+
+// TestMSKIAMRole signs AWS_MSK_IAM with the credentials of sasl.role_arn,
+// assumed in sasl.region through the STS stand-in.
+func TestMSKIAMRole(t *testing.T) {
+	stsSrv := httptest.NewServer(ec2stub.NewSTS())
+	t.Cleanup(stsSrv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDBASE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+
+	c := &SASLConfig{Mechanism: "AWS_MSK_IAM", Region: "eu-west-1", RoleARN: "arn:aws:iam::210987654321:role/msk"}
+	mech, err := saslMechanism(context.Background(), c, component.Settings{ID: "in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := mech.Authenticate(context.Background(), "b-1.msk.eu-west-1.amazonaws.com:9098")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first map[string]string
+	if err := json.Unmarshal(msg, &first); err != nil {
+		t.Fatalf("first message %q: %v", msg, err)
+	}
+	cred := first["x-amz-credential"]
+	if !strings.HasPrefix(cred, ec2stub.AccessKeyFor("210987654321")+"/") || !strings.Contains(cred, "/eu-west-1/") {
+		t.Errorf("signed with %q, want the assumed role's key in eu-west-1", cred)
+	}
 }

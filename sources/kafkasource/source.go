@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 		payload: payload,
 		parts:   map[tp]*partition{},
 	}
-	opts, err := connOpts(ctx, &cfg)
+	opts, err := connOpts(ctx, &cfg, set)
 	if err != nil {
 		return nil, fmt.Errorf("kafkasource: %w", err)
 	}

@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	kin, ddb, err := newClients(ctx, &cfg)
+	kin, ddb, err := newClients(ctx, &cfg, set)
 	if err != nil {
 		return nil, fmt.Errorf("kinesissource: %w", err)
 	}
