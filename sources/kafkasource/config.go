@@ -63,7 +63,8 @@ type Config struct {
 // TLSConfig configures TLS to the brokers.
 type TLSConfig struct {
 	Enabled bool `yaml:"enabled"`
-	// CAFile is a PEM bundle of the CAs to trust; empty uses the system's.
+	// CAFile is a PEM bundle of CAs to trust in addition to the system's
+	// roots (as for every tls block); empty trusts the system's alone.
 	CAFile string `yaml:"ca_file"`
 	// CertFile and KeyFile are a PEM client certificate and key (mutual TLS).
 	CertFile string `yaml:"cert_file"`
