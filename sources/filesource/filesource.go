@@ -18,6 +18,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 var _ component.Source = (*Source)(nil)
@@ -223,18 +224,13 @@ func (s *Source) next() (*flowlog.Batch, error) {
 }
 
 func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
-	var once atomic.Bool
-	return func(_ context.Context, err error) error {
-		if once.Swap(true) {
-			return errors.New("filesource: batch acknowledged twice")
-		}
+	return ackonce.Func(func(_ context.Context, err error) {
 		if err != nil {
 			s.nacked.Add(1)
 		}
 		// The engine no longer holds the batch: recycle it.
 		s.pool.Put(b)
-		return nil
-	}
+	})
 }
 
 // fill reads up to BatchRecords lines of in into a batch. It reads large

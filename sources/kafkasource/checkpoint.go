@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 // partition is the checkpointer of one owned partition. Batches are tracked
@@ -44,7 +45,7 @@ type inflight struct {
 	next  int64 // offset to commit once this batch and all before it are acknowledged
 	epoch int32
 	done  bool
-	acked bool // the AckFunc was called
+	once  ackonce.Guard // the AckFunc acts once
 	// b is the batch, recycled once acknowledged (nil when it was never
 	// handed out).
 	b *flowlog.Batch
@@ -59,13 +60,11 @@ func (p *partition) track(in *inflight) {
 
 // ack is the batch's AckFunc.
 func (in *inflight) ack(_ context.Context, err error) error {
+	if e := in.once.Try(); e != nil {
+		return e
+	}
 	s := in.s
 	s.mu.Lock()
-	if in.acked {
-		s.mu.Unlock()
-		return errAckedTwice
-	}
-	in.acked = true
 	s.ackLocked(in, err)
 	b := in.b
 	in.b = nil

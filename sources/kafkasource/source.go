@@ -30,9 +30,6 @@ var (
 	_ propagation.TextMapCarrier = headerCarrier(nil)
 )
 
-// errAckedTwice is returned by an AckFunc called a second time.
-var errAckedTwice = errors.New("kafkasource: batch acknowledged twice")
-
 // tp names a topic partition.
 type tp struct {
 	topic string

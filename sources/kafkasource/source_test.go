@@ -20,6 +20,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 func TestConsumeAckCommit(t *testing.T) {
@@ -77,8 +78,8 @@ func TestConsumeAckCommit(t *testing.T) {
 		}
 	}
 	ackAll(t, rs)
-	if err := rs[0].ack(context.Background(), nil); !errors.Is(err, errAckedTwice) {
-		t.Errorf("second ack = %v, want errAckedTwice", err)
+	if err := rs[0].ack(context.Background(), nil); !errors.Is(err, ackonce.ErrTwice) {
+		t.Errorf("second ack = %v, want ackonce.ErrTwice", err)
 	}
 	eventually(t, 5*time.Second, "offsets committed by autocommit", func() bool {
 		for p := range int32(3) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 var _ component.Source = (*Source)(nil)
@@ -173,11 +174,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 				continue
 			}
 			s.outstanding.Add(1)
-			var once atomic.Bool
-			ack := func(_ context.Context, err error) error {
-				if !once.CompareAndSwap(false, true) {
-					return errors.New("kinesissource: batch acknowledged twice")
-				}
+			ack := ackonce.Func(func(_ context.Context, err error) {
 				d.h.tr.ack(d.tk, err == nil)
 				s.batches.Put(d.b)
 				if s.outstanding.Add(-1) == 0 {
@@ -186,8 +183,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 					default:
 					}
 				}
-				return nil
-			}
+			})
 			return d.b, ack, nil
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 // sqsAPI is the part of the SQS client the source uses.
@@ -414,15 +415,10 @@ func (s *Source) emit(m *message, b *flowlog.Batch) error {
 	m.mu.Lock()
 	m.outstanding++
 	m.mu.Unlock()
-	var acked atomic.Bool
-	ack := func(_ context.Context, err error) error {
-		if !acked.CompareAndSwap(false, true) {
-			return errors.New("s3sqssource: batch acknowledged twice")
-		}
+	ack := ackonce.Func(func(_ context.Context, err error) {
 		s.ack(m, err)
 		s.batches.Put(b)
-		return nil
-	}
+	})
 	n := len(b.Records) // b is not ours once sent: it may be acked and reused
 	select {
 	case s.out <- pending{b: b, ack: ack}:
