@@ -497,7 +497,7 @@ func (s *Source) drop(parts map[string][]int32) {
 			k := tp{topic, part}
 			if p := s.parts[k]; p != nil {
 				p.revoked = true
-				p.inflight = nil
+				p.batches.Reset()
 				delete(s.parts, k)
 				s.met.forget(p.name)
 			}
