@@ -23,13 +23,16 @@ import (
 
 var _ component.Source = (*Source)(nil)
 
+// Type is the value of the `type:` key that selects this source.
+const Type = "file"
+
 // NewFactory returns the factory of the `file` source.
 func NewFactory() component.SourceFactory {
 	return component.SourceFactory{
-		Type:             "file",
+		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (component.Source, error) {
-			c, err := component.ConfigAs[Config]("file", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}

@@ -19,7 +19,7 @@ import (
 // rebalance again.
 func (s *Source) poll(ctx context.Context) error {
 	if s.ctx.Err() != nil {
-		return fmt.Errorf("kafkasource: closed: %w", component.ErrEndOfInput)
+		return fmt.Errorf("closed: %w", component.ErrEndOfInput)
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -78,7 +78,7 @@ func (s *Source) poll(ctx context.Context) error {
 		wg.Wait()
 	}
 	if fetches.IsClientClosed() || s.ctx.Err() != nil {
-		return fmt.Errorf("kafkasource: closed: %w", component.ErrEndOfInput)
+		return fmt.Errorf("closed: %w", component.ErrEndOfInput)
 	}
 	return ctx.Err() // batches queued are handed out by the next Read
 }
@@ -149,7 +149,7 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		}
 		if err := envelope.Decode(b, r.Value, kind, origin); err != nil {
 			s.met.decodeFailures.Inc()
-			b.Fail(s.id, fmt.Errorf("kafkasource: %s: %w", recordName(p, r), err), r.Value,
+			b.Fail(s.id, fmt.Errorf("%s: %w", recordName(p, r), err), r.Value,
 				&flowlog.Origin{Name: recordName(p, r)})
 		}
 		if !b.Span.IsValid() && len(r.Headers) > 0 {

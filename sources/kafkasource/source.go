@@ -73,12 +73,12 @@ type pendingBatch struct {
 func New(ctx context.Context, cfg Config, set component.Settings) (*Source, error) {
 	set = set.Normalize()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("kafkasource: %w", err)
+		return nil, err
 	}
 	payload, _ := envelope.ParsePayload(cfg.Payload)
 	met, err := newMetrics(set.Registerer, set.ID)
 	if err != nil {
-		return nil, fmt.Errorf("kafkasource: metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s := &Source{
 		id:      set.ID,
@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 	}
 	opts, err := connOpts(ctx, &cfg, set)
 	if err != nil {
-		return nil, fmt.Errorf("kafkasource: %w", err)
+		return nil, err
 	}
 	reset := kgo.NewOffset().AtStart()
 	if cfg.StartFrom == "latest" {
@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 		// topic_regex means the whole topic name.
 		re := "^(?:" + cfg.TopicRegex + ")$"
 		if _, err := regexp.Compile(re); err != nil {
-			return nil, fmt.Errorf("kafkasource: topic_regex: %w", err)
+			return nil, fmt.Errorf("topic_regex: %w", err)
 		}
 		opts = append(opts, kgo.ConsumeTopics(re), kgo.ConsumeRegex())
 	} else {
@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("kafkasource: %w", err)
+		return nil, err
 	}
 	s.cl = cl
 	s.adm = kadm.NewClient(cl)
@@ -207,13 +207,13 @@ func (s *Source) close(ctx context.Context) error {
 	s.wg.Wait()
 	var errs []error
 	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("kafkasource: commit: %w", err))
+		errs = append(errs, fmt.Errorf("commit: %w", err))
 	}
 	// Leaving revokes every partition: onRevoked commits acks that came in
 	// meanwhile, then nothing more is committed.
 	s.cl.AllowRebalance()
 	if err := s.cl.LeaveGroupContext(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		errs = append(errs, fmt.Errorf("kafkasource: leave group: %w", err))
+		errs = append(errs, fmt.Errorf("leave group: %w", err))
 	}
 	s.cl.Close()
 	s.mu.Lock()

@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 	}
 	kin, ddb, err := newClients(ctx, &cfg, set)
 	if err != nil {
-		return nil, fmt.Errorf("kinesissource: %w", err)
+		return nil, err
 	}
 	return newSource(cfg, set, kin, ddb)
 }
@@ -96,7 +96,7 @@ func newSource(cfg Config, set component.Settings, kin kinesisAPI, ddb dynamoAPI
 	set = set.Normalize()
 	m, err := newMetrics(set.Registerer, set.ID)
 	if err != nil {
-		return nil, fmt.Errorf("kinesissource: metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = defaultWorkerID()
@@ -138,12 +138,12 @@ func (s *Source) Start(ctx context.Context) error {
 	s.startOnce.Do(func() {
 		select {
 		case <-s.closing:
-			s.startErr = errors.New("kinesissource: start after close")
+			s.startErr = errors.New("start after close")
 			return
 		default:
 		}
 		if err := s.table.ensure(ctx); err != nil {
-			s.startErr = fmt.Errorf("kinesissource: %w", err)
+			s.startErr = err
 			return
 		}
 		s.started.Store(true)
@@ -199,7 +199,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		s.startOnce.Do(func() { s.startErr = errors.New("kinesissource: closed") })
+		s.startOnce.Do(func() { s.startErr = errors.New("closed") })
 		if !s.started.Load() {
 			s.stopRun()
 			s.stopReaders()
@@ -255,7 +255,7 @@ func (s *Source) releaseAll(ctx context.Context) error {
 		err := s.table.renew(ctx, &h.l, cp, true)
 		s.countOp("release", err)
 		if err != nil && !errors.Is(err, errLeaseLost) {
-			errs = append(errs, fmt.Errorf("kinesissource: release lease %s: %w", h.l.Key, err))
+			errs = append(errs, fmt.Errorf("release lease %s: %w", h.l.Key, err))
 		}
 		if err == nil && cp != nil {
 			s.m.checkpoints.Inc()

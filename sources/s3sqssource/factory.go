@@ -2,7 +2,6 @@ package s3sqssource
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -22,7 +21,7 @@ func NewFactory() component.SourceFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Source, error) {
-			c, err := component.ConfigAs[Config]("s3sqssource", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -38,7 +37,7 @@ func NewFactory() component.SourceFactory {
 // from cfg. Nothing is called until Start or the first Read.
 func New(ctx context.Context, cfg *Config, set component.Settings) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("s3sqssource: %w", err)
+		return nil, err
 	}
 	awsCfg, err := awsconf.Load(ctx, awsconf.Options{Region: cfg.Region, DefaultRegion: regionFromQueueURL(cfg.QueueURL), RoleARN: cfg.RoleARN, ID: set.ID, Logger: set.Logger})
 	if err != nil {

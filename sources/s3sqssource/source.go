@@ -79,7 +79,7 @@ func newSource(cfg *Config, set component.Settings, sq sqsAPI, s3c s3API) (*Sour
 	set = set.Normalize()
 	m, err := newMetrics(set.Registerer, set.ID)
 	if err != nil {
-		return nil, fmt.Errorf("s3sqssource: metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Source{
@@ -163,7 +163,7 @@ func (s *Source) shutdown(ctx context.Context, release bool) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fmt.Errorf("s3sqssource: close: %w", ctx.Err())
+		return fmt.Errorf("close: %w", ctx.Err())
 	}
 	if !release {
 		return nil
