@@ -11,10 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/time/rate"
+
+	"github.com/vpcflow/vpcflow/internal/awsconf"
 )
 
 // ec2API is the part of the EC2 client the stage uses.
@@ -110,24 +111,21 @@ func (s *Stage) perAccount() bool { return strings.Contains(s.cfg.RoleARN, "{acc
 func (s *Stage) newEC2(account, region string) ec2API {
 	var creds aws.CredentialsProvider
 	if arn := s.roleFor(account); arn != "" {
-		stsc := sts.NewFromConfig(s.awsCfg, func(o *sts.Options) {
+		creds = awsconf.AssumeRole(s.awsCfg, arn, s.set.ID, func(o *sts.Options) {
 			if region != "" {
 				o.Region = region
 			}
 			if s.cfg.STSEndpoint != "" {
-				o.BaseEndpoint = aws.String(s.cfg.STSEndpoint)
+				o.BaseEndpoint = awsconf.Endpoint(s.cfg.STSEndpoint)
 			}
 		})
-		creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsc, arn, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = "vpcflow-eni-enrich"
-		}))
 	}
 	return ec2.NewFromConfig(s.awsCfg, func(o *ec2.Options) {
 		if region != "" {
 			o.Region = region
 		}
 		if s.cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(s.cfg.Endpoint)
+			o.BaseEndpoint = awsconf.Endpoint(s.cfg.Endpoint)
 		}
 		if creds != nil {
 			o.Credentials = creds

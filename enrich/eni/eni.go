@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/time/rate"
 
+	"github.com/vpcflow/vpcflow/internal/awsconf"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -67,10 +68,8 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 		return nil, err
 	}
 	set = set.Normalize()
-	if cfg.Region != "" {
-		loadOpts = append([]func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}, loadOpts...)
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	// role_arn is assumed per client (it may name each account), not here.
+	awsCfg, err := awsconf.Load(ctx, awsconf.Options{Region: cfg.Region, ID: set.ID, Logger: set.Logger, Load: loadOpts})
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -84,7 +84,8 @@ type BatchConfig struct {
 
 // TLSConfig configures how the intake's certificate is checked.
 type TLSConfig struct {
-	// CAFile is a PEM bundle of extra roots to trust.
+	// CAFile is a PEM bundle of CAs to trust in addition to the system's
+	// roots (as for every tls block); empty trusts the system's alone.
 	CAFile string `yaml:"ca_file"`
 	// InsecureSkipVerify disables verification (tests only).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`

@@ -2,8 +2,6 @@ package httpsink
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vpcflow/vpcflow/internal/tlsconf"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sinks/encoding"
@@ -159,20 +158,9 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Auth.Username+":"+cfg.Auth.Password))
 		secrets = append(secrets, cfg.Auth.Password, authHeader[6:])
 	}
-	tlsConf := &tls.Config{InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // opt-in for tests
-	if cfg.TLS.CAFile != "" {
-		pem, err := os.ReadFile(cfg.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", cfg.TLS.CAFile)
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := tlsconf.New(tlsconf.Options{CAFile: cfg.TLS.CAFile, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify})
+	if err != nil {
+		return nil, err
 	}
 	comp, err := newCompressor(cfg.Compression, cfg.CompressionLevel, cfg.Concurrency)
 	if err != nil {

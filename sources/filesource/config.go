@@ -4,40 +4,55 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/linelimit"
 )
 
 // Config configures the file source.
 type Config struct {
 	// Path is a file, a glob ("/data/*.log.gz") or "-" for standard input.
 	Path string `yaml:"path"`
-	// BatchRecords is the most lines in one batch (default 4096: with lines
-	// of ~100 bytes, batches of ~400 KB, enough to amortise the per-batch
-	// costs of the engine and small enough for 64 in flight to stay in tens
-	// of MB).
+	// BatchMaxRecords is the most lines in one batch (default 4096: with
+	// lines of ~100 bytes, batches of ~400 KB, enough to amortise the
+	// per-batch costs of the engine and small enough for 64 in flight to
+	// stay in tens of MB).
+	BatchMaxRecords int `yaml:"batch_max_records"`
+	// BatchRecords is the former name of batch_max_records, still accepted
+	// (a warning names the new key); when set, it is used.
 	BatchRecords int `yaml:"batch_records"`
 	// MaxLineBytes caps a line; a longer line is sent to the .errors output
-	// (its first 256 bytes) and the file goes on. The default and the
-	// largest value is 65535, the longest line a record holds.
+	// (its first 256 bytes) and the file goes on. It is between 64 and
+	// 65535, the longest line a record holds, which is the default.
 	MaxLineBytes int `yaml:"max_line_bytes"`
 }
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() *Config {
-	return &Config{BatchRecords: 4096, MaxLineBytes: flowlog.MaxLineLen}
+	return &Config{BatchMaxRecords: 4096, MaxLineBytes: linelimit.Max}
+}
+
+// batchMaxRecords is batch_max_records, or batch_records when that, the
+// former name, is set.
+func (c *Config) batchMaxRecords() int {
+	if c.BatchRecords != 0 {
+		return c.BatchRecords
+	}
+	return c.BatchMaxRecords
 }
 
 // Validate checks the config.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Path == "" {
-		errs = append(errs, errors.New("path: must be set (a file, a glob, or \"-\" for stdin)"))
+		errs = append(errs, errors.New("path must be set (a file, a glob, or \"-\" for stdin)"))
 	}
-	if c.BatchRecords <= 0 {
-		errs = append(errs, fmt.Errorf("batch_records: must be positive, got %d", c.BatchRecords))
+	switch {
+	case c.BatchRecords < 0:
+		errs = append(errs, fmt.Errorf("batch_records must be positive, got %d", c.BatchRecords))
+	case c.batchMaxRecords() <= 0:
+		errs = append(errs, fmt.Errorf("batch_max_records must be positive, got %d", c.BatchMaxRecords))
 	}
-	if c.MaxLineBytes < 64 || c.MaxLineBytes > flowlog.MaxLineLen {
-		errs = append(errs, fmt.Errorf("max_line_bytes: must be between 64 and %d, got %d", flowlog.MaxLineLen, c.MaxLineBytes))
+	if err := linelimit.Check(c.MaxLineBytes); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -18,17 +18,25 @@ import (
 
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
 )
 
 var _ component.Source = (*Source)(nil)
 
+// Type is the value of the `type:` key that selects this source.
+const Type = "file"
+
 // NewFactory returns the factory of the `file` source.
 func NewFactory() component.SourceFactory {
 	return component.SourceFactory{
-		Type:             "file",
+		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(_ context.Context, cfg any, set component.Settings) (component.Source, error) {
-			return New(*cfg.(*Config), set)
+			c, err := component.ConfigAs[Config](Type, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(*c, set)
 		},
 	}
 }
@@ -67,6 +75,10 @@ type input struct {
 // are not read.
 func New(cfg Config, set component.Settings) (*Source, error) {
 	set = set.Normalize()
+	if cfg.BatchRecords != 0 {
+		set.Logger.Warn("file source: batch_records is deprecated; name it batch_max_records", "batch_records", cfg.BatchRecords)
+		cfg.BatchMaxRecords, cfg.BatchRecords = cfg.BatchRecords, 0
+	}
 	s := &Source{cfg: cfg, set: set}
 	if cfg.Path == "-" {
 		s.files = []string{"-"}
@@ -126,8 +138,8 @@ func (s *Source) newBatch() *flowlog.Batch {
 		return b
 	}
 	return &flowlog.Batch{
-		Records: make([]flowlog.Record, 0, s.cfg.BatchRecords),
-		Buf:     make([]byte, 0, s.cfg.BatchRecords*128),
+		Records: make([]flowlog.Record, 0, s.cfg.BatchMaxRecords),
+		Buf:     make([]byte, 0, s.cfg.BatchMaxRecords*128),
 	}
 }
 
@@ -223,28 +235,23 @@ func (s *Source) next() (*flowlog.Batch, error) {
 }
 
 func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
-	var once atomic.Bool
-	return func(_ context.Context, err error) error {
-		if once.Swap(true) {
-			return errors.New("filesource: batch acknowledged twice")
-		}
+	return ackonce.Func(func(_ context.Context, err error) {
 		if err != nil {
 			s.nacked.Add(1)
 		}
 		// The engine no longer holds the batch: recycle it.
 		s.pool.Put(b)
-		return nil
-	}
+	})
 }
 
-// fill reads up to BatchRecords lines of in into a batch. It reads large
+// fill reads up to BatchMaxRecords lines of in into a batch. It reads large
 // chunks straight into the batch buffer and cuts lines in place, so a line
 // is copied once (by the read) and a partial last line is carried over to
 // the next batch.
 func (s *Source) fill(in *input) *flowlog.Batch {
 	b := s.newBatch()
 	b.Partition = in.name
-	chunk := max(s.cfg.BatchRecords*128, 64<<10)
+	chunk := max(s.cfg.BatchMaxRecords*128, 64<<10)
 	if cap(b.Buf) < chunk {
 		b.Buf = make([]byte, 0, chunk)
 	}
@@ -257,7 +264,7 @@ func (s *Source) fill(in *input) *flowlog.Batch {
 	scanned := 0 // buf[start:scanned] holds no newline
 	for {
 		// Cut complete lines.
-		for lines < s.cfg.BatchRecords {
+		for lines < s.cfg.BatchMaxRecords {
 			k := bytes.IndexByte(buf[scanned:], '\n')
 			if k < 0 {
 				scanned = len(buf)
@@ -271,7 +278,7 @@ func (s *Source) fill(in *input) *flowlog.Batch {
 			lines++
 			start, scanned = end+1, end+1
 		}
-		if lines >= s.cfg.BatchRecords || readErr != nil {
+		if lines >= s.cfg.BatchMaxRecords || readErr != nil {
 			break
 		}
 		if len(buf) == cap(buf) {

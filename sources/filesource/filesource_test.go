@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"go.uber.org/goleak"
 
+	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
@@ -37,8 +39,8 @@ func readAll(t *testing.T, s *Source) readResult {
 			t.Fatal(err)
 		}
 		r.batches++
-		if len(b.Records) > s.cfg.BatchRecords {
-			t.Fatalf("batch of %d records, batch_records is %d", len(b.Records), s.cfg.BatchRecords)
+		if len(b.Records) > s.cfg.BatchMaxRecords {
+			t.Fatalf("batch of %d records, batch_max_records is %d", len(b.Records), s.cfg.BatchMaxRecords)
 		}
 		for _, rec := range b.Records {
 			if rec.Origin == nil || rec.Origin.Name == "" {
@@ -63,7 +65,7 @@ func newSource(t *testing.T, path string, batch int) *Source {
 	t.Helper()
 	cfg := NewDefaultConfig()
 	cfg.Path = path
-	cfg.BatchRecords = batch
+	cfg.BatchMaxRecords = batch
 	cfg.MaxLineBytes = 4096
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestMissingFileIsAConfigTimeError(t *testing.T) {
 		t.Fatal("no error for a missing file")
 	}
 	cfg.Path = ""
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "path: must be set") {
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "path must be set") {
 		t.Fatalf("Validate = %v", err)
 	}
 }
@@ -189,4 +191,39 @@ func TestStdinAndCloseWhileBlocked(t *testing.T) {
 	pw.Close() // lets the reader goroutine finish
 	s.Close(context.Background())
 	pr.Close()
+}
+
+// TestDeprecatedBatchRecords: the former key batch_records still sizes the
+// batches, with a warning naming batch_max_records.
+func TestDeprecatedBatchRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.log")
+	var lines []string
+	for i := range 25 {
+		lines = append(lines, fmt.Sprintf("line %d", i))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewDefaultConfig()
+	cfg.Path = path
+	cfg.BatchRecords = 10
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.Buffer
+	s, err := New(*cfg, component.Settings{ID: "in", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readAll(t, s)
+	if r.batches != 3 || len(r.lines) != 25 {
+		t.Errorf("%d batches of %d lines, want 3 of at most 10", r.batches, len(r.lines))
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "batch_max_records") {
+		t.Errorf("no deprecation warning naming batch_max_records: %q", logs.String())
+	}
+	cfg.BatchRecords = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "batch_records") {
+		t.Errorf("Validate(batch_records: -1) = %v", err)
+	}
 }

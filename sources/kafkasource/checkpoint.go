@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
+	"github.com/vpcflow/vpcflow/sources/internal/contiguous"
 )
 
 // partition is the checkpointer of one owned partition. Batches are tracked
@@ -24,8 +26,9 @@ type partition struct {
 	// failed: a batch was nacked; nothing past it may be committed while
 	// this state lives, so later acks are ignored and nothing is tracked.
 	failed bool
-	// inflight are the batches not yet committable, oldest first.
-	inflight []*inflight
+	// batches are the batches handed out, in offset order; each ends at
+	// the offset to commit once it and all before it are acknowledged.
+	batches contiguous.Tracker[kgo.EpochOffset]
 	// newest is the timestamp of the newest record read.
 	newest time.Time
 	// base is the offset lag counts from while the group has no commit
@@ -43,8 +46,8 @@ type inflight struct {
 	p     *partition
 	next  int64 // offset to commit once this batch and all before it are acknowledged
 	epoch int32
-	done  bool
-	acked bool // the AckFunc was called
+	tk    contiguous.Ticket
+	once  ackonce.Guard // the AckFunc acts once
 	// b is the batch, recycled once acknowledged (nil when it was never
 	// handed out).
 	b *flowlog.Batch
@@ -54,18 +57,16 @@ func (p *partition) track(in *inflight) {
 	if p.failed || p.revoked {
 		return
 	}
-	p.inflight = append(p.inflight, in)
+	in.tk = p.batches.Add(kgo.EpochOffset{Epoch: in.epoch, Offset: in.next}, false)
 }
 
 // ack is the batch's AckFunc.
 func (in *inflight) ack(_ context.Context, err error) error {
+	if e := in.once.Try(); e != nil {
+		return e
+	}
 	s := in.s
 	s.mu.Lock()
-	if in.acked {
-		s.mu.Unlock()
-		return errAckedTwice
-	}
-	in.acked = true
 	s.ackLocked(in, err)
 	b := in.b
 	in.b = nil
@@ -90,28 +91,12 @@ func (s *Source) ackLocked(in *inflight, err error) {
 				"partition", p.name, "offset", in.next-1, "error", err)
 		}
 		p.failed = true
-		clear(p.inflight)
-		p.inflight = nil
+		p.batches.Reset()
 		return
 	}
-	if p.failed {
+	if p.failed || !p.batches.Ack(in.tk) {
 		return
 	}
-	in.done = true
-	n := 0
-	for n < len(p.inflight) && p.inflight[n].done {
-		n++
-	}
-	if n == 0 {
-		return
-	}
-	last := p.inflight[n-1]
-	clear(p.inflight[:n])
-	p.inflight = p.inflight[n:]
-	if len(p.inflight) == 0 {
-		p.inflight = p.inflight[:0:0]
-	}
-	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
-		p.topic: {p.part: {Epoch: last.epoch, Offset: last.next}},
-	})
+	last, _ := p.batches.Acked()
+	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{p.topic: {p.part: last}})
 }

@@ -2,32 +2,35 @@ package kafkasource
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	awssasl "github.com/twmb/franz-go/pkg/sasl/aws"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/vpcflow/vpcflow/internal/awsconf"
+	"github.com/vpcflow/vpcflow/internal/tlsconf"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // connOpts returns the client options for the connection: brokers, client
 // id, TLS and SASL.
-func connOpts(ctx context.Context, c *Config) ([]kgo.Opt, error) {
+func connOpts(ctx context.Context, c *Config, set component.Settings) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
 	if c.TLS.Enabled {
-		tc, err := tlsConfig(&c.TLS)
+		tc, err := tlsconf.New(tlsconf.Options{
+			CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
+			ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify,
+		})
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	mech, err := saslMechanism(ctx, &c.SASL)
+	mech, err := saslMechanism(ctx, &c.SASL, set)
 	if err != nil {
 		return nil, err
 	}
@@ -37,34 +40,7 @@ func connOpts(ctx context.Context, c *Config) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func tlsConfig(c *TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as for tests
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-func saslMechanism(ctx context.Context, c *SASLConfig) (sasl.Mechanism, error) {
+func saslMechanism(ctx context.Context, c *SASLConfig, set component.Settings) (sasl.Mechanism, error) {
 	switch c.Mechanism {
 	case "":
 		return nil, nil
@@ -75,9 +51,9 @@ func saslMechanism(ctx context.Context, c *SASLConfig) (sasl.Mechanism, error) {
 	case "SCRAM-SHA-512":
 		return scram.Auth{User: c.User, Pass: c.Password}.AsSha512Mechanism(), nil
 	case "AWS_MSK_IAM":
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		awsCfg, err := awsconf.Load(ctx, awsconf.Options{Region: c.Region, RoleARN: c.RoleARN, ID: set.ID, Logger: set.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("sasl AWS_MSK_IAM: load AWS configuration: %w", err)
+			return nil, fmt.Errorf("sasl AWS_MSK_IAM: %w", err)
 		}
 		if awsCfg.Credentials == nil {
 			return nil, errors.New("sasl AWS_MSK_IAM: no AWS credentials provider")

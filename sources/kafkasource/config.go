@@ -63,7 +63,8 @@ type Config struct {
 // TLSConfig configures TLS to the brokers.
 type TLSConfig struct {
 	Enabled bool `yaml:"enabled"`
-	// CAFile is a PEM bundle of the CAs to trust; empty uses the system's.
+	// CAFile is a PEM bundle of CAs to trust in addition to the system's
+	// roots (as for every tls block); empty trusts the system's alone.
 	CAFile string `yaml:"ca_file"`
 	// CertFile and KeyFile are a PEM client certificate and key (mutual TLS).
 	CertFile string `yaml:"cert_file"`
@@ -77,9 +78,15 @@ type TLSConfig struct {
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
 	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
-	// AWS_MSK_IAM (credentials from the AWS SDK's default chain; the region
-	// is taken from the broker host name, else AWS_REGION).
+	// AWS_MSK_IAM (credentials from the AWS SDK's default chain, or the
+	// role of role_arn assumed with them).
 	Mechanism string `yaml:"mechanism"`
+	// Region overrides the AWS default chain's region (AWS_REGION) for
+	// AWS_MSK_IAM: the region of the STS calls that assume role_arn.
+	Region string `yaml:"region"`
+	// RoleARN, when set, is assumed (STS AssumeRole, session
+	// "vpcflow-<source id>") for AWS_MSK_IAM.
+	RoleARN string `yaml:"role_arn"`
 	// User and Password for PLAIN and SCRAM; write the password as
 	// ${KAFKA_PASSWORD} so that it comes from the environment.
 	User     string `yaml:"user"`
@@ -213,6 +220,9 @@ func (c *Config) Validate() error {
 	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify || c.TLS.ServerName != "") {
 		add("tls.enabled must be true when other tls keys are set")
 	}
+	if c.SASL.Mechanism != "AWS_MSK_IAM" && (c.SASL.Region != "" || c.SASL.RoleARN != "") {
+		add("sasl.region and sasl.role_arn are only used with sasl.mechanism AWS_MSK_IAM")
+	}
 	switch c.SASL.Mechanism {
 	case "":
 		if c.SASL.User != "" || c.SASL.Password != "" {
@@ -231,6 +241,9 @@ func (c *Config) Validate() error {
 		}
 		if c.SASL.User != "" || c.SASL.Password != "" {
 			add("sasl.user and sasl.password are not used with AWS_MSK_IAM (credentials come from the AWS SDK's default chain)")
+		}
+		if c.SASL.RoleARN != "" && !strings.HasPrefix(c.SASL.RoleARN, "arn:") {
+			add("sasl.role_arn must be an ARN (arn:aws:iam::…:role/…), got %q", c.SASL.RoleARN)
 		}
 	default:
 		add("sasl.mechanism must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM, got %q", c.SASL.Mechanism)

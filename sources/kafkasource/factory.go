@@ -6,13 +6,16 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
+// Type is the value of the `type:` key that selects this source.
+const Type = "kafka"
+
 // NewFactory returns the factory of the `kafka` source.
 func NewFactory() component.SourceFactory {
 	return component.SourceFactory{
-		Type:             "kafka",
+		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Source, error) {
-			c, err := component.ConfigAs[Config]("kafkasource", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}

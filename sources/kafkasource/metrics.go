@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/sources/internal/srcmetrics"
 )
 
 // metrics of one kafka source. Label values are bounded: source is the
@@ -22,14 +23,6 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
-	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_lag_records",
-		Help: "Records of a partition not yet committed: high watermark minus committed offset.",
-	}, []string{"source", "partition"})
-	age := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_newest_record_age_seconds",
-		Help: "Age of the newest record read from a partition, by the record's timestamp, at the last refresh.",
-	}, []string{"source", "partition"})
 	assigned := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vpcflow_kafka_partitions_assigned",
 		Help: "Partitions this instance currently owns in its consumer group.",
@@ -55,8 +48,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		Help: "Consumer group events: assigned, revoked, lost.",
 	}, []string{"source", "event"})
 	var errs []error
-	lag = component.Register(reg, lag, &errs)
-	age = component.Register(reg, age, &errs)
+	lag := srcmetrics.LagRecords(reg, id, &errs)
+	age := srcmetrics.NewestRecordAge(reg, id, &errs)
 	assigned = component.Register(reg, assigned, &errs)
 	decode = component.Register(reg, decode, &errs)
 	fetchErrs = component.Register(reg, fetchErrs, &errs)
@@ -68,8 +61,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}
 	src := prometheus.Labels{"source": id}
 	return &metrics{
-		lag:            lag.MustCurryWith(src),
-		age:            age.MustCurryWith(src),
+		lag:            lag,
+		age:            age,
 		assigned:       assigned.WithLabelValues(id),
 		decodeFailures: decode.WithLabelValues(id),
 		fetchErrors:    fetchErrs.WithLabelValues(id),

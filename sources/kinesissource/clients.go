@@ -2,14 +2,12 @@ package kinesissource
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/vpcflow/vpcflow/internal/awsconf"
+	"github.com/vpcflow/vpcflow/processor/component"
 )
 
 // kinesisAPI is the part of the Kinesis client the source uses.
@@ -28,30 +26,20 @@ var (
 // configuration chain (environment, shared files, web identity, instance
 // and task roles; AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS and
 // AWS_ENDPOINT_URL_DYNAMODB apply), then the file's region, endpoint,
-// dynamodb_endpoint and role_arn.
-func newClients(ctx context.Context, cfg *Config) (*kinesis.Client, *dynamodb.Client, error) {
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+// dynamodb_endpoint and role_arn (assumed as session "vpcflow-<id>").
+func newClients(ctx context.Context, cfg *Config, set component.Settings) (*kinesis.Client, *dynamodb.Client, error) {
+	awsCfg, err := awsconf.Load(ctx, awsconf.Options{Region: cfg.Region, RoleARN: cfg.RoleARN, ID: set.ID, Logger: set.Logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("load aws config: %w", err)
-	}
-	if cfg.RoleARN != "" {
-		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = "vpcflow-kinesis"
-		})
-		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+		return nil, nil, err
 	}
 	kin := kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
 		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
+			o.BaseEndpoint = awsconf.Endpoint(cfg.Endpoint)
 		}
 	})
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+			o.BaseEndpoint = awsconf.Endpoint(cfg.DynamoDBEndpoint)
 		}
 	})
 	return kin, ddb, nil

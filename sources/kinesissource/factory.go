@@ -15,7 +15,7 @@ func NewFactory() component.SourceFactory {
 		Type:             Type,
 		NewDefaultConfig: func() any { return NewDefaultConfig() },
 		Create: func(ctx context.Context, cfg any, set component.Settings) (component.Source, error) {
-			c, err := component.ConfigAs[Config]("kinesissource", cfg)
+			c, err := component.ConfigAs[Config](Type, cfg)
 			if err != nil {
 				return nil, err
 			}

@@ -3,12 +3,13 @@ package kinesissource
 import (
 	"context"
 	"fmt"
-	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vpcflow/vpcflow/processor/flowlog"
 
 	"go.uber.org/goleak"
 )

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/sources/internal/srcmetrics"
 )
 
 type metrics struct {
@@ -21,16 +22,6 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
-	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_lag_seconds",
-		// The help text is the s3_sqs source's, word for word: both
-		// register this family in the one registry of the process.
-		Help: "How far the source is behind, in seconds (s3_sqs: age of the oldest notification in flight).",
-	}, []string{"source", "partition"})
-	held := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_leases_held",
-		Help: "Shard leases this instance holds.",
-	}, []string{"source"})
 	records := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_kinesis_records_total",
 		Help: "Kinesis records read (before de-aggregation and envelope decoding).",
@@ -61,8 +52,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source"})
 	var errs []error
 	expired = component.Register(reg, expired, &errs)
-	lag = component.Register(reg, lag, &errs)
-	held = component.Register(reg, held, &errs)
+	lag := srcmetrics.LagSeconds(reg, id, &errs)
+	held := srcmetrics.LeasesHeld(reg, id, &errs)
 	records = component.Register(reg, records, &errs)
 	bytes = component.Register(reg, bytes, &errs)
 	failures = component.Register(reg, failures, &errs)
@@ -73,8 +64,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{
-		lag:         lag.MustCurryWith(prometheus.Labels{"source": id}),
-		leasesHeld:  held.WithLabelValues(id),
+		lag:         lag,
+		leasesHeld:  held,
 		records:     records.WithLabelValues(id),
 		bytes:       bytes.WithLabelValues(id),
 		failures:    failures.WithLabelValues(id),

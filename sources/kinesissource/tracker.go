@@ -1,6 +1,10 @@
 package kinesissource
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/vpcflow/vpcflow/sources/internal/contiguous"
+)
 
 // Lease table checkpoint sentinels, as the Kinesis Client Library writes them.
 const (
@@ -52,36 +56,24 @@ func cmpSeq(a, b string) int {
 // and asks the shard reader to rewind to the last acknowledged position:
 // what follows it is read again.
 type tracker struct {
-	mu      sync.Mutex
-	gen     uint64
-	next    uint64 // index of the next batch
-	base    uint64 // index of pending[0]
-	pending []pend
-	acked   position // highest contiguous acknowledged
-	hasAck  bool
-	ended   bool // the reader reached the shard end and added every batch
-	rewind  bool
-	dead    bool // the lease was lost or released: acks are ignored
-	notify  func()
-}
-
-type pend struct {
-	pos   position
-	acked bool
+	mu     sync.Mutex
+	ct     *contiguous.Tracker[position]
+	ended  bool // the reader reached the shard end and added every batch
+	rewind bool
+	dead   bool // the lease was lost or released: acks are ignored
+	notify func()
 }
 
 // ticket identifies a batch for ack.
-type ticket struct {
-	gen, idx uint64
-}
+type ticket = contiguous.Ticket
 
 // newTracker starts at the lease's checkpoint, which counts as acknowledged.
 // notify (optional) is called without the lock when the shard becomes
 // finished.
 func newTracker(start position, notify func()) *tracker {
-	t := &tracker{notify: notify}
+	t := &tracker{ct: &contiguous.Tracker[position]{}, notify: notify}
 	if !start.isSentinel() {
-		t.acked, t.hasAck = start, true
+		t.ct = contiguous.New(start)
 	}
 	return t
 }
@@ -95,48 +87,28 @@ func (t *tracker) add(pos position, done bool) (tk ticket, ok bool) {
 	if t.rewind {
 		return ticket{}, false
 	}
-	tk = ticket{gen: t.gen, idx: t.next}
-	t.next++
-	t.pending = append(t.pending, pend{pos: pos, acked: done})
-	t.advance()
-	return tk, true
+	return t.ct.Add(pos, done), true
 }
 
 // ack marks a batch acknowledged (ok) or asks for a rewind (!ok). notify is
 // called when the shard becomes finished.
 func (t *tracker) ack(tk ticket, ok bool) {
 	t.mu.Lock()
-	if t.dead || tk.gen != t.gen || tk.idx < t.base || tk.idx >= t.next {
+	if t.dead || t.ct.Stale(tk) {
 		t.mu.Unlock()
 		return
 	}
 	if !ok {
-		t.gen++
-		t.base, t.pending = t.next, t.pending[:0]
+		t.ct.Reset()
 		t.ended, t.rewind = false, true
 		t.mu.Unlock()
 		return
 	}
-	t.pending[tk.idx-t.base].acked = true
-	t.advance()
+	t.ct.Ack(tk)
 	fin := t.finishedLocked()
 	t.mu.Unlock()
 	if fin && t.notify != nil {
 		t.notify()
-	}
-}
-
-func (t *tracker) advance() {
-	i := 0
-	for i < len(t.pending) && t.pending[i].acked {
-		t.acked, t.hasAck = t.pending[i].pos, true
-		i++
-	}
-	if i > 0 {
-		n := copy(t.pending, t.pending[i:])
-		clear(t.pending[n:])
-		t.pending = t.pending[:n]
-		t.base += uint64(i)
 	}
 }
 
@@ -152,7 +124,7 @@ func (t *tracker) setEnded() {
 	}
 }
 
-func (t *tracker) finishedLocked() bool { return t.ended && len(t.pending) == 0 && !t.dead }
+func (t *tracker) finishedLocked() bool { return t.ended && t.ct.Pending() == 0 && !t.dead }
 
 // finished reports whether every record of the shard was acknowledged up to
 // its end, so SHARD_END may be checkpointed.
@@ -166,7 +138,7 @@ func (t *tracker) finished() bool {
 func (t *tracker) checkpoint() (position, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.acked, t.hasAck
+	return t.ct.Acked()
 }
 
 // takeRewind reports (once) that a nack asked the reader to rewind, and the
@@ -178,20 +150,15 @@ func (t *tracker) takeRewind() (position, bool, bool) {
 		return position{}, false, false
 	}
 	t.rewind = false
-	return t.acked, t.hasAck, true
+	pos, ok := t.ct.Acked()
+	return pos, ok, true
 }
 
 // outstanding is the number of batches handed out and not yet acknowledged.
 func (t *tracker) outstanding() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, p := range t.pending {
-		if !p.acked {
-			n++
-		}
-	}
-	return n
+	return t.ct.Outstanding()
 }
 
 // kill makes every later ack a no-op.
@@ -206,5 +173,5 @@ func (t *tracker) kill() {
 func (t *tracker) discarded(tk ticket) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.dead || tk.gen != t.gen
+	return t.dead || t.ct.Stale(tk)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/linelimit"
 )
 
 // Config configures the s3_sqs source. Zero values are replaced by
@@ -52,7 +53,8 @@ type Config struct {
 	// (a guard against decompression bombs); 0 means no limit.
 	MaxObjectBytes int64 `yaml:"max_object_bytes"`
 	// MaxLineBytes is the longest line accepted; a longer one is put in the
-	// batch's Failed list and the rest of the object flows.
+	// batch's Failed list and the rest of the object flows. It is between
+	// 64 and 65535, the longest line a record holds, which is the default.
 	MaxLineBytes int `yaml:"max_line_bytes"`
 	// BatchMaxRecords and BatchMaxBytes bound one batch.
 	BatchMaxRecords int `yaml:"batch_max_records"`
@@ -142,8 +144,8 @@ func (c *Config) Validate() error {
 	if c.MaxObjectBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_object_bytes must not be negative, got %d", c.MaxObjectBytes))
 	}
-	if c.MaxLineBytes <= 0 || c.MaxLineBytes > flowlog.MaxLineLen {
-		errs = append(errs, fmt.Errorf("max_line_bytes must be between 1 and %d, got %d", flowlog.MaxLineLen, c.MaxLineBytes))
+	if err := linelimit.Check(c.MaxLineBytes); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BatchMaxRecords <= 0 {
 		errs = append(errs, fmt.Errorf("batch_max_records must be positive, got %d", c.BatchMaxRecords))

@@ -62,6 +62,9 @@ type env struct {
 	queueURL string
 	dlqURL   string
 	denied   sync.Map // keys answered with 403 AccessDenied
+	// noChecksums removes the x-amz-checksum-* headers from S3 responses,
+	// as S3 does for ranged GETs.
+	noChecksums atomic.Bool
 }
 
 var queueSeq atomic.Int64
@@ -88,6 +91,9 @@ func newEnv(t testing.TB) *env {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
 			return
+		}
+		if e.noChecksums.Load() {
+			w = &noChecksumWriter{ResponseWriter: w}
 		}
 		s3h.ServeHTTP(w, r)
 	}))
@@ -313,3 +319,27 @@ func ebEvent(key string) string {
 }
 
 var errNack = errors.New("sink failed")
+
+// noChecksumWriter drops the checksum headers of a response.
+type noChecksumWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *noChecksumWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	for k := range w.Header() {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
+			w.Header().Del(k)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *noChecksumWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.ResponseWriter.Write(p)
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vpcflow/vpcflow/processor/component"
+	"github.com/vpcflow/vpcflow/sources/internal/srcmetrics"
 )
 
 // metrics are the source's collectors; every series carries source=<id>.
@@ -46,14 +47,6 @@ const (
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	src := prometheus.Labels{"source": id}
-	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_lag_seconds",
-		Help: "How far the source is behind, in seconds (s3_sqs: age of the oldest notification in flight).",
-	}, []string{"source", "partition"})
-	qm := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vpcflow_source_queue_messages",
-		Help: "Messages waiting in the source's queue (SQS ApproximateNumberOfMessages).",
-	}, []string{"source"})
 	inFlight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vpcflow_s3sqs_messages_in_flight",
 		Help: "SQS messages received and not yet deleted, released or dead-lettered.",
@@ -84,8 +77,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source", "op"})
 
 	var errs []error
-	lag = component.Register(reg, lag, &errs)
-	qm = component.Register(reg, qm, &errs)
+	lag := srcmetrics.LagSeconds(reg, id, &errs)
+	qm := srcmetrics.QueueMessages(reg, id, &errs)
 	inFlight = component.Register(reg, inFlight, &errs)
 	messages = component.Register(reg, messages, &errs)
 	objects = component.Register(reg, objects, &errs)
@@ -97,8 +90,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		return nil, err
 	}
 	m := &metrics{
-		lag:           lag.With(prometheus.Labels{"source": id, "partition": "queue"}),
-		queueMessages: qm.With(src),
+		lag:           lag.WithLabelValues("queue"),
+		queueMessages: qm,
 		inFlight:      inFlight.With(src),
 		messages:      messages.MustCurryWith(src),
 		objects:       objects.MustCurryWith(src),

@@ -194,7 +194,7 @@ func (s *Source) textError(ctx context.Context, name string, cr *countingReader,
 // reaches the source's .errors output with the records read before it),
 // flushes that batch and returns oe, or the error of handing it on.
 func objectFailed(bt *batcher, oe *objectError) error {
-	bt.fail(fmt.Errorf("s3sqssource: %w (after %d records)", oe, bt.records+int64(len(bt.batch().Records))), bt.partial)
+	bt.fail(fmt.Errorf("%w (after %d records)", oe, bt.records+int64(len(bt.batch().Records))), bt.partial)
 	if err := bt.flush(); err != nil {
 		return err
 	}
@@ -263,6 +263,6 @@ func (s *Source) splitLines(r io.Reader, bt *batcher) error {
 
 func (s *Source) rejectLine(bt *batcher, n int, head []byte) {
 	s.m.lines.WithLabelValues("too_long").Inc()
-	bt.fail(fmt.Errorf("s3sqssource: %s: line of %d bytes after record %d exceeds max_line_bytes (%d)",
+	bt.fail(fmt.Errorf("%s: line of %d bytes after record %d exceeds max_line_bytes (%d)",
 		bt.partition, n, bt.records+int64(len(bt.batch().Records)), s.cfg.MaxLineBytes), head)
 }

@@ -3,6 +3,7 @@ package s3sqssource
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,47 @@ func TestAppendRowTypes(t *testing.T) {
 	}
 	if want := []string{"4000000000 2.5 true x 3", "- 7 false - -"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("rows %q, want %q", got, want)
+	}
+}
+
+// TestParquetQuietStderr reads a Parquet object (ranged GETs without a
+// whole-object checksum) and checks that nothing, the AWS SDK's own log
+// lines included, was written to stderr.
+func TestParquetQuietStderr(t *testing.T) {
+	e := newEnv(t)
+	e.noChecksums.Store(true)
+	data, want := parquetObject(t, 2000, 1000)
+	const k = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/25/q.log.parquet"
+	e.put(k, data)
+	e.send(s3Event(k))
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	restored := false
+	restore := func() {
+		if !restored {
+			os.Stderr = stderr
+			w.Close()
+			restored = true
+		}
+	}
+	t.Cleanup(restore)
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { _, _ = out.ReadFrom(r); close(done) }()
+
+	s, _ := e.source(e.config(nil))
+	got := consume(t, s, 20*time.Second, records(len(want)), nil)
+	restore()
+	<-done
+	if got.records != len(want) {
+		t.Fatalf("read %d records, want %d", got.records, len(want))
+	}
+	if out.Len() > 0 {
+		t.Errorf("stderr got %q", out.String())
 	}
 }

@@ -82,7 +82,11 @@ func TestManyObjects(t *testing.T) {
 	if len(got.failed) != 0 {
 		t.Errorf("failures: %v", got.failed)
 	}
-	waitFor(t, "every message deleted", 10*time.Second, func() bool { return e.depth(e.queueURL) == 0 })
+	// The counter moves once DeleteMessageBatch has returned, just after
+	// the queue shows the messages gone.
+	waitFor(t, "every message deleted", 10*time.Second, func() bool {
+		return e.depth(e.queueURL) == 0 && counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "deleted") == float64(msgs)
+	})
 	if d := counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "deleted"); d != float64(msgs) {
 		t.Errorf("deleted = %v, want %d", d, msgs)
 	}
