@@ -62,9 +62,27 @@ type Config struct {
 
 	// DeadLetterQueueURL, when set, receives the notifications whose
 	// objects could not be read (missing, access denied, corrupt, too
-	// large); the original message is then deleted. When empty, such a
-	// message is left on the queue for the queue's redrive policy.
+	// large) and those given up after max_receive_attempts, with a
+	// vpcflow_error message attribute saying why; the original message is
+	// then deleted. When empty, such a message is left on the queue,
+	// invisible for a visibility timeout, until its max_receive_attempts-th
+	// receipt; then it is abandoned: logged at error level naming bucket,
+	// key and receive count, counted in
+	// vpcflow_s3sqs_messages_total{outcome="abandoned"}, and deleted.
 	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+	// MaxReceiveAttempts is how many times a notification is received
+	// (its ApproximateReceiveCount) before the source gives up on it and
+	// moves it to dead_letter_queue_url or, without one, abandons it (see
+	// there), rather than retrying it until the queue's retention period
+	// drops it silently. Every receipt counts, whatever ended it: a failed
+	// or transient read, a nack, a crash, a release at shutdown. A message
+	// still failing on its last attempt is given up at once; one received
+	// more often than this (its earlier attempts never finished, e.g. the
+	// process crashed while reading it) is given up without being read.
+	// A redrive policy on the queue with a lower maxReceiveCount takes
+	// precedence: SQS moves the message to the policy's dead-letter queue
+	// before this count is reached.
+	MaxReceiveAttempts int `yaml:"max_receive_attempts"`
 	// QueueStatsInterval is how often ApproximateNumberOfMessages is
 	// polled for vpcflow_source_queue_messages; 0 disables the poll.
 	QueueStatsInterval time.Duration `yaml:"queue_stats_interval"`
@@ -89,6 +107,10 @@ type Config struct {
 //     (flowlog.MaxLineLen); a v8 line with every field is under 1 KiB.
 //   - batch_max_records: 4096, batch_max_bytes: 1 MiB (4096 lines of
 //     ~110 bytes ≈ 450 KiB, so the record count usually closes a batch).
+//   - max_receive_attempts: 5. A transient failure (throttling, 5xx) is
+//     retried after 5s, 10s, 20s, 40s: about a minute and a quarter, or
+//     five visibility timeouts for an object that cannot be read, before
+//     the notification goes to the dead letter.
 //   - queue_stats_interval: 30s.
 func NewDefaultConfig() *Config {
 	return &Config{
@@ -100,6 +122,7 @@ func NewDefaultConfig() *Config {
 		MaxLineBytes:       flowlog.MaxLineLen,
 		BatchMaxRecords:    4096,
 		BatchMaxBytes:      1 << 20,
+		MaxReceiveAttempts: 5,
 		QueueStatsInterval: 30 * time.Second,
 	}
 }
@@ -152,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchMaxBytes < c.MaxLineBytes {
 		errs = append(errs, fmt.Errorf("batch_max_bytes must be at least max_line_bytes (%d), got %d", c.MaxLineBytes, c.BatchMaxBytes))
+	}
+	if c.MaxReceiveAttempts < 1 || c.MaxReceiveAttempts > 1000 {
+		errs = append(errs, fmt.Errorf("max_receive_attempts must be between 1 and 1000, got %d", c.MaxReceiveAttempts))
 	}
 	if c.QueueStatsInterval < 0 {
 		errs = append(errs, fmt.Errorf("queue_stats_interval must not be negative, got %s", c.QueueStatsInterval))

@@ -26,6 +26,7 @@ func TestConfigFiles(t *testing.T) {
 		{"values.bad.yaml", "visibility_timeout"},
 		{"values.bad.yaml", "wait_time"},
 		{"values.bad.yaml", "max_line_bytes"},
+		{"values.bad.yaml", "max_receive_attempts"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", "config", tc.file))

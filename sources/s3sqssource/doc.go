@@ -26,9 +26,13 @@
 // the message's objects and, once its other batches are settled, makes it
 // visible again (visibility 0) so that it is delivered again. While a
 // message is in flight its visibility is extended every half
-// visibility_timeout. Close stops receiving and makes every unfinished
-// message visible again; after a crash they come back when their
-// visibility timeout expires. Duplicates are possible, loss is not.
+// visibility_timeout, with ChangeMessageVisibilityBatch calls of up to 10
+// messages that run concurrently, each with its own timeout, so one slow
+// call delays no other message; a failed extension is counted in
+// vpcflow_s3sqs_visibility_failures_total{reason} and logged (rate
+// limited). Close stops receiving and makes every unfinished message
+// visible again; after a crash they come back when their visibility
+// timeout expires. Duplicates are possible, loss is not.
 //
 // # Failures
 //
@@ -37,14 +41,22 @@
 // decompressed — sends its message to the dead letter: moved to
 // dead_letter_queue_url when set (with a vpcflow_error message attribute
 // naming bucket, key and reason), otherwise left on the queue, invisible
-// for a full visibility timeout, for the queue's redrive policy (a warning
-// at start says when the queue has none). Records
+// for a full visibility timeout, to be tried again or taken by the queue's
+// redrive policy (a warning at start says when the queue has none). Records
 // read before the damage are delivered; the failure is logged with bucket
 // and key, counted in vpcflow_s3sqs_objects_total{outcome}, and put in the
 // object's last batch (Batch.Failed) so it reaches the source's .errors
 // output. Transient errors (network, throttling, 5xx) make the message
 // visible again after a backoff. A line longer than max_line_bytes goes to
 // Batch.Failed and the rest of the object flows.
+//
+// A notification is received at most max_receive_attempts times (its
+// ApproximateReceiveCount): on its last attempt a failure sends it to
+// dead_letter_queue_url, or, without one, abandons it — logged at error
+// level naming bucket, key and count, counted as
+// vpcflow_s3sqs_messages_total{outcome="abandoned"}, and deleted — rather
+// than leaving it to be retried until the queue's retention period drops it
+// silently. A queue redrive policy with a lower maxReceiveCount acts first.
 //
 // # Memory
 //

@@ -62,6 +62,8 @@ type env struct {
 	queueURL string
 	dlqURL   string
 	denied   sync.Map // keys answered with 403 AccessDenied
+	failing  sync.Map // keys answered with 500 InternalError
+	proxy    *sqsProxy
 	// noChecksums removes the x-amz-checksum-* headers from S3 responses,
 	// as S3 does for ranged GETs.
 	noChecksums atomic.Bool
@@ -78,7 +80,8 @@ func newEnv(t testing.TB) *env {
 	quit := make(chan bool)
 	var ticks sync.WaitGroup
 	ticks.Go(func() { gosqs.PeriodicTasks(200*time.Millisecond, quit) })
-	sqsSrv := httptest.NewServer(router.New())
+	e.proxy = newSQSProxy(router.New())
+	sqsSrv := httptest.NewServer(e.proxy)
 	t.Cleanup(func() { sqsSrv.Close(); close(quit); ticks.Wait() })
 	e.sqsURL = sqsSrv.URL
 
@@ -90,6 +93,12 @@ func newEnv(t testing.TB) *env {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			return
+		}
+		if _, ok := e.failing.Load(key); ok && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`)
 			return
 		}
 		if e.noChecksums.Load() {

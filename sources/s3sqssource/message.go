@@ -2,6 +2,7 @@ package s3sqssource
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -123,6 +124,8 @@ func (s *Source) finalize(m *message) {
 		}
 	case m.failure != nil:
 		s.deadLetter(ctx, m, m.failure.Error())
+	case m.transient != nil && s.exhausted(m):
+		s.giveUp(ctx, m, m.transient.Error())
 	case m.transient != nil:
 		// Retry later, backing off with the receive count: 5s, 10s, 20s …
 		d := min(5*time.Second<<min(max(m.receiveCount-1, 0), 12), s.cfg.VisibilityTimeout)
@@ -136,18 +139,57 @@ func (s *Source) finalize(m *message) {
 	}
 }
 
-// deadLetter moves m to dead_letter_queue_url, or leaves it on the queue
-// (invisible for a full visibility timeout, so it is not retried in a hot
-// loop) for the queue's redrive policy.
+// deadLetter handles a message whose object cannot be read (or whose body
+// is no notification): it is moved to dead_letter_queue_url; without one
+// it is left on the queue, invisible for a full visibility timeout (so it
+// is not retried in a hot loop, and a redrive policy may take it), until
+// its max_receive_attempts-th receipt, when it is abandoned.
 func (s *Source) deadLetter(ctx context.Context, m *message, reason string) {
-	if len(reason) > 1024 {
-		reason = reason[:1024]
-	}
-	if s.cfg.DeadLetterQueueURL == "" {
+	switch {
+	case s.cfg.DeadLetterQueueURL != "":
+		s.moveToDLQ(ctx, m, reason)
+	case s.exhausted(m):
+		s.giveUp(ctx, m, reason)
+	default:
 		if s.setVisibility(ctx, m, s.cfg.VisibilityTimeout) == nil {
 			s.m.messages.WithLabelValues(msgFailed).Inc()
 		}
+	}
+}
+
+// exhausted reports whether m's current receipt is its last attempt.
+func (s *Source) exhausted(m *message) bool {
+	return m.receiveCount >= s.cfg.MaxReceiveAttempts
+}
+
+// giveUp ends the attempts at m: it is moved to dead_letter_queue_url, or,
+// without one, abandoned: logged at error level naming every object,
+// counted, and deleted.
+func (s *Source) giveUp(ctx context.Context, m *message, reason string) {
+	reason = fmt.Sprintf("received %d times (max_receive_attempts %d): %s", m.receiveCount, s.cfg.MaxReceiveAttempts, reason)
+	if s.cfg.DeadLetterQueueURL != "" {
+		s.moveToDLQ(ctx, m, reason)
 		return
+	}
+	if len(m.objects) == 0 {
+		s.log.Error("abandoning SQS message: it was received max_receive_attempts times and no dead_letter_queue_url is set",
+			"message_id", m.id, "receive_count", m.receiveCount, "max_receive_attempts", s.cfg.MaxReceiveAttempts, "reason", reason)
+	}
+	for _, o := range m.objects {
+		s.log.Error("abandoning S3 object: its notification was received max_receive_attempts times and no dead_letter_queue_url is set; its records are not delivered",
+			"bucket", o.Bucket, "key", o.Key, "receive_count", m.receiveCount, "max_receive_attempts", s.cfg.MaxReceiveAttempts,
+			"message_id", m.id, "reason", reason)
+	}
+	if s.deleteMessage(ctx, m) == nil {
+		s.m.messages.WithLabelValues(msgAbandoned).Inc()
+	}
+}
+
+// moveToDLQ sends m's body to dead_letter_queue_url with the reason as
+// the vpcflow_error attribute, then deletes m.
+func (s *Source) moveToDLQ(ctx context.Context, m *message, reason string) {
+	if len(reason) > 1024 {
+		reason = reason[:1024]
 	}
 	_, err := s.sqs.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:    aws.String(s.cfg.DeadLetterQueueURL),
@@ -189,30 +231,6 @@ func (s *Source) setVisibility(ctx context.Context, m *message, d time.Duration)
 		s.log.Warn("changing SQS message visibility failed", "message_id", m.id, "visibility", d, "error", err)
 	}
 	return err
-}
-
-// heartbeat extends the visibility of every message in flight at half the
-// visibility timeout, and keeps the lag gauge current.
-func (s *Source) heartbeat() {
-	extend := time.NewTicker(s.cfg.VisibilityTimeout / 2)
-	defer extend.Stop()
-	lag := time.NewTicker(time.Second)
-	defer lag.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-lag.C:
-			s.updateLag()
-		case <-extend.C:
-			for _, m := range s.unsettled() {
-				if s.ctx.Err() != nil {
-					return
-				}
-				_ = s.setVisibility(s.ctx, m, s.cfg.VisibilityTimeout)
-			}
-		}
-	}
 }
 
 func (s *Source) unsettled() []*message {

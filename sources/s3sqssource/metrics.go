@@ -19,6 +19,7 @@ type metrics struct {
 	records       prometheus.Counter     // vpcflow_s3sqs_records_total
 	lines         *prometheus.CounterVec // vpcflow_s3sqs_lines_rejected_total{reason}
 	sqsErrors     *prometheus.CounterVec // vpcflow_s3sqs_sqs_errors_total{op}
+	visFailures   *prometheus.CounterVec // vpcflow_s3sqs_visibility_failures_total{reason}
 }
 
 // Message outcomes.
@@ -31,6 +32,7 @@ const (
 	msgFailed       = "failed"        // left for the queue's redrive policy
 	msgRedelivered  = "redelivered"   // nack, transient error or shutdown
 	msgInvalid      = "invalid"       // body is no S3 notification
+	msgAbandoned    = "abandoned"     // max_receive_attempts reached, no dead-letter queue: deleted
 )
 
 // Object outcomes.
@@ -53,7 +55,7 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source"})
 	messages := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_s3sqs_messages_total",
-		Help: "SQS messages by outcome: received, deleted, ignored, filtered, dead_lettered, failed, redelivered, invalid.",
+		Help: "SQS messages by outcome: received, deleted, ignored, filtered, dead_lettered, failed, redelivered, invalid, abandoned.",
 	}, []string{"source", "outcome"})
 	objects := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_s3sqs_objects_total",
@@ -75,6 +77,10 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		Name: "vpcflow_s3sqs_sqs_errors_total",
 		Help: "Failed SQS calls by operation.",
 	}, []string{"source", "op"})
+	visFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_s3sqs_visibility_failures_total",
+		Help: "SQS messages whose visibility could not be changed (extended while in flight, or released), by reason: call (the ChangeMessageVisibilityBatch call failed) or entry (SQS refused that message).",
+	}, []string{"source", "reason"})
 
 	var errs []error
 	lag := srcmetrics.LagSeconds(reg, id, &errs)
@@ -86,6 +92,7 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	records = component.Register(reg, records, &errs)
 	lines = component.Register(reg, lines, &errs)
 	sqsErrors = component.Register(reg, sqsErrors, &errs)
+	visFailures = component.Register(reg, visFailures, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -99,10 +106,14 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		records:       records.With(src),
 		lines:         lines.MustCurryWith(src),
 		sqsErrors:     sqsErrors.MustCurryWith(src),
+		visFailures:   visFailures.MustCurryWith(src),
 	}
 	// Create the series so dashboards see zeros rather than gaps.
-	for _, o := range []string{msgReceived, msgDeleted, msgIgnored, msgFiltered, msgDeadLettered, msgFailed, msgRedelivered, msgInvalid} {
+	for _, o := range []string{msgReceived, msgDeleted, msgIgnored, msgFiltered, msgDeadLettered, msgFailed, msgRedelivered, msgInvalid, msgAbandoned} {
 		m.messages.WithLabelValues(o)
+	}
+	for _, r := range []string{visCall, visEntry} {
+		m.visFailures.WithLabelValues(r)
 	}
 	for _, o := range []string{objDone, objFiltered, objNotFound, objDenied, objCorrupt, objTooLarge, objError, objCancelled} {
 		m.objects.WithLabelValues(o)

@@ -56,7 +56,7 @@ func (s *Source) pollQueueStats() {
 			if !checked {
 				checked = true
 				if out.Attributes[string(types.QueueAttributeNameRedrivePolicy)] == "" {
-					s.log.Warn("the queue has no redrive policy and dead_letter_queue_url is not set: a notification whose object cannot be read (NoSuchKey, AccessDenied, corrupt data) is received again every visibility_timeout until the queue's retention period deletes it",
+					s.log.Warn("the queue has no redrive policy and dead_letter_queue_url is not set: a notification whose object cannot be read (NoSuchKey, AccessDenied, corrupt data) is received again every visibility_timeout and abandoned (logged and deleted) after max_receive_attempts receipts",
 						"queue", path.Base(s.cfg.QueueURL))
 				}
 			}

@@ -103,6 +103,17 @@ func (s *Source) handle(msg types.Message) {
 		return
 	}
 
+	if m.receiveCount > s.cfg.MaxReceiveAttempts {
+		// Every earlier attempt ended without settling the message (a
+		// crash while reading, a nack, a failed read): give up before
+		// reading it again.
+		s.sem.Release(1)
+		ctx, cancel := context.WithTimeout(s.ctx, finalizeTimeout)
+		defer cancel()
+		s.giveUp(ctx, m, "no attempt finished")
+		return
+	}
+
 	m.ctx, m.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	if s.closing {

@@ -2,7 +2,6 @@ package s3sqssource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -22,6 +21,7 @@ type sqsAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
@@ -67,6 +67,7 @@ type Source struct {
 	inflight map[*message]struct{}
 
 	receiveLog rate.Sometimes
+	rlog       *component.RateLimitedLogger
 }
 
 type pending struct {
@@ -96,6 +97,7 @@ func newSource(cfg *Config, set component.Settings, sq sqsAPI, s3c s3API) (*Sour
 		closed:     make(chan struct{}),
 		inflight:   make(map[*message]struct{}),
 		receiveLog: rate.Sometimes{Interval: time.Minute},
+		rlog:       component.NewRateLimitedLogger(set.Logger, time.Minute),
 	}, nil
 }
 
@@ -192,16 +194,13 @@ func (s *Source) shutdown(ctx context.Context, release bool) error {
 	s.mu.Unlock()
 	s.m.inFlight.Set(0)
 	s.m.lag.Set(0)
-	var errs []error
-	for _, m := range open {
-		if err := s.setVisibility(ctx, m, 0); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		s.m.messages.WithLabelValues(msgRedelivered).Inc()
-	}
+	released, err := s.releaseAll(ctx, open)
+	s.m.messages.WithLabelValues(msgRedelivered).Add(float64(released))
 	if len(open) > 0 {
-		s.log.Info("released unfinished messages", "messages", len(open))
+		s.log.Info("released unfinished messages", "messages", released, "failed", len(open)-released)
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
 }

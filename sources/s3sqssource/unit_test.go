@@ -135,7 +135,8 @@ func TestConfigValidate(t *testing.T) {
 			c.MaxInFlightObjects = -1
 			c.BatchMaxRecords = 0
 			c.MaxObjectBytes = -1
-		}, []string{"receivers", "max_in_flight_objects", "batch_max_records", "max_object_bytes"}},
+			c.MaxReceiveAttempts = 0
+		}, []string{"receivers", "max_in_flight_objects", "batch_max_records", "max_object_bytes", "max_receive_attempts"}},
 		{"durations", func(c *Config) {
 			c.WaitTime = 21 * time.Second
 			c.VisibilityTimeout = time.Second
