@@ -251,7 +251,7 @@ func TestNackRedelivers(t *testing.T) {
 	first := true
 	name := "s3://" + testBucket + "/" + key
 	// Read until the second delivery (from its header line) is complete.
-	consume(t, s, 20*time.Second, func(c *collected) bool {
+	got := consume(t, s, 20*time.Second, func(c *collected) bool {
 		l := c.lines[name]
 		for i := len(l) - 1; i > 0; i-- {
 			if l[i] == header {
@@ -266,6 +266,15 @@ func TestNackRedelivers(t *testing.T) {
 		}
 		return nil
 	})
+	// The nacked batch's records, and every later one, came again.
+	l := got.lines[name]
+	want := strings.Split(strings.TrimSuffix(string(textObject(0, 1000)), "\n"), "\n")
+	if again := l[len(l)-1001:]; strings.Join(again, "\n") != strings.Join(want, "\n") {
+		t.Errorf("second delivery differs from the object")
+	}
+	if l[0] != header || len(l) < 1001+100 {
+		t.Errorf("first delivery: %d lines before the second", len(l)-1001)
+	}
 	waitFor(t, "message deleted after redelivery", 20*time.Second, func() bool {
 		return counter(t, reg, "vpcflow_s3sqs_messages_total", "outcome", "deleted") == 1
 	})
