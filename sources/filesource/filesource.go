@@ -58,10 +58,18 @@ type Source struct {
 	pool   flowlog.BatchPool
 	nacked atomic.Int64
 	closed atomic.Bool
+
+	// gen is the producer's generation: the batches it makes between two
+	// rewinds (owned by the producer goroutine).
+	gen int
+	rw  rewinds
 }
 
 type input struct {
 	name   string
+	idx    int   // in Source.files
+	reread bool  // a regular file: it can be opened again at an offset
+	read   int64 // bytes read from br (decompressed)
 	f      io.Closer
 	br     *bufio.Reader
 	origin *flowlog.Origin
@@ -80,6 +88,7 @@ func New(cfg Config, set component.Settings) (*Source, error) {
 		cfg.BatchMaxRecords, cfg.BatchRecords = cfg.BatchRecords, 0
 	}
 	s := &Source{cfg: cfg, set: set}
+	s.rw.init()
 	if cfg.Path == "-" {
 		s.files = []string{"-"}
 		s.stdin = os.Stdin
@@ -103,9 +112,18 @@ func New(cfg Config, set component.Settings) (*Source, error) {
 // SetStdin replaces standard input (for tests).
 func (s *Source) SetStdin(r io.Reader) { s.stdin = r }
 
-func (s *Source) open(name string) (*input, error) {
+// open opens input idx of s.files at its beginning.
+func (s *Source) open(idx int) (*input, error) {
+	return s.openAt(idx, position{file: idx})
+}
+
+// openAt opens input idx and skips to p: a plain file is seeked, a gzip
+// file is decompressed again from its start up to p.offset.
+func (s *Source) openAt(idx int, p position) (*input, error) {
+	name := s.files[idx]
 	var r io.Reader
 	var c io.Closer
+	reread := false
 	if name == "-" {
 		r = s.stdin
 		name = "stdin"
@@ -114,11 +132,20 @@ func (s *Source) open(name string) (*input, error) {
 		if err != nil {
 			return nil, err
 		}
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			reread = true
+		}
 		r, c = f, f
+	}
+	in := &input{name: name, idx: idx, reread: reread, f: c, origin: &flowlog.Origin{Name: name}}
+	if p.offset > 0 && !reread {
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("%s: cannot be read again from line %d: not a regular file", name, p.line+1)
 	}
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic, _ := br.Peek(2)
-	in := &input{name: name, f: c, origin: &flowlog.Origin{Name: name}}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -128,8 +155,23 @@ func (s *Source) open(name string) (*input, error) {
 			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
 		br = bufio.NewReaderSize(zr, 256<<10)
+		if p.offset > 0 {
+			if n, err := io.CopyN(io.Discard, br, p.offset); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("%s: cannot be read again from line %d: %d of %d decompressed bytes before it: %w", name, p.line+1, n, p.offset, err)
+			}
+		}
+	} else if p.offset > 0 {
+		f := c.(*os.File)
+		if _, err := f.Seek(p.offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: cannot be read again from line %d: %w", name, p.line+1, err)
+		}
+		br = bufio.NewReaderSize(f, 256<<10)
 	}
 	in.br = br
+	in.read = p.offset
+	in.line = p.line
 	return in, nil
 }
 
@@ -145,6 +187,7 @@ func (s *Source) newBatch() *flowlog.Batch {
 
 type item struct {
 	b   *flowlog.Batch
+	at  mark
 	err error
 }
 
@@ -158,17 +201,34 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 		s.stop = make(chan struct{})
 		go s.produce()
 	})
-	select {
-	case it, ok := <-s.ch:
-		if !ok {
-			return nil, nil, component.ErrEndOfInput
+	for {
+		if err := s.rw.failed(); err != nil {
+			return nil, nil, err
 		}
-		if it.err != nil {
-			return nil, nil, it.err
+		select {
+		case it, ok := <-s.ch:
+			if !ok {
+				if err := s.rw.failed(); err != nil {
+					return nil, nil, err
+				}
+				return nil, nil, component.ErrEndOfInput
+			}
+			if it.err != nil {
+				return nil, nil, it.err
+			}
+			if s.rw.stale(it.at) {
+				// Read before a nack of an earlier batch: the rewind
+				// reads these lines again.
+				s.pool.Put(it.b)
+				s.rw.settled()
+				continue
+			}
+			return it.b, s.ackFunc(it.b, it.at), nil
+		case <-s.rw.fatal:
+			continue
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
 		}
-		return it.b, s.ackFunc(it.b), nil
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
 	}
 }
 
@@ -180,12 +240,15 @@ func (s *Source) produce() {
 		}
 	}()
 	for {
-		b, err := s.next()
+		b, at, err := s.next()
 		if err == component.ErrEndOfInput {
 			return
 		}
+		if err == nil {
+			s.rw.made()
+		}
 		select {
-		case s.ch <- item{b, err}:
+		case s.ch <- item{b, at, err}:
 		case <-s.stop:
 			return
 		}
@@ -195,30 +258,40 @@ func (s *Source) produce() {
 	}
 }
 
-func (s *Source) next() (*flowlog.Batch, error) {
+func (s *Source) next() (*flowlog.Batch, mark, error) {
 	for {
 		select {
 		case <-s.stop:
-			return nil, component.ErrEndOfInput
+			return nil, mark{}, component.ErrEndOfInput
 		default:
+		}
+		if p, gen, ok := s.rw.take(); ok {
+			if err := s.rewind(p, gen); err != nil {
+				return nil, mark{}, err
+			}
 		}
 		if s.cur == nil {
 			if s.idx >= len(s.files) {
-				return nil, component.ErrEndOfInput
+				if s.rw.wait(s.stop) {
+					continue // a nack came: read again
+				}
+				return nil, mark{}, component.ErrEndOfInput
 			}
-			name := s.files[s.idx]
+			idx := s.idx
 			s.idx++
-			in, err := s.open(name)
+			in, err := s.open(idx)
 			if err != nil {
 				// Unreadable input: report it and go on with the next file.
+				name := s.files[idx]
 				b := s.newBatch()
 				b.Partition = name
 				b.Fail(s.set.ID, err, nil, &flowlog.Origin{Name: name})
 				s.set.Logger.Error("cannot read input", "file", name, "error", err)
-				return b, nil
+				return b, mark{gen: s.gen, pos: position{file: idx}, name: name, reread: true}, nil
 			}
 			s.cur = in
 		}
+		at := mark{gen: s.gen, pos: position{file: s.cur.idx, offset: s.cur.read - int64(len(s.cur.carry)), line: s.cur.line}, name: s.cur.name, reread: s.cur.reread}
 		b := s.fill(s.cur)
 		if s.cur.eof {
 			if s.cur.f != nil {
@@ -230,18 +303,47 @@ func (s *Source) next() (*flowlog.Batch, error) {
 			s.pool.Put(b)
 			continue
 		}
-		return b, nil
+		return b, at, nil
 	}
 }
 
-func (s *Source) ackFunc(b *flowlog.Batch) flowlog.AckFunc {
-	return ackonce.Func(func(_ context.Context, err error) {
+// rewind goes back to p, the first line of a nacked batch, and starts
+// generation gen: batches of earlier generations not yet handed out are
+// dropped by Read.
+func (s *Source) rewind(p position, gen int) error {
+	if s.cur != nil && s.cur.f != nil {
+		s.cur.f.Close()
+	}
+	s.cur = nil
+	s.gen = gen
+	in, err := s.openAt(p.file, p)
+	if err != nil {
+		return s.rw.fail(fmt.Errorf("re-reading a batch that was not delivered: %w", err))
+	}
+	s.cur = in
+	s.idx = p.file + 1
+	s.set.Logger.Info("reading again from a batch that was not delivered", "file", in.name, "line", p.line+1)
+	return nil
+}
+
+func (s *Source) ackFunc(b *flowlog.Batch, at mark) flowlog.AckFunc {
+	var once ackonce.Guard
+	return func(_ context.Context, err error) error {
+		if e := once.Try(); e != nil {
+			return e
+		}
+		// The engine no longer holds the batch: recycle it. A nack is
+		// recorded before the batch counts as settled, so that the
+		// producer waiting at the end of the input sees it.
+		s.pool.Put(b)
+		var nerr error
 		if err != nil {
 			s.nacked.Add(1)
+			nerr = s.rw.nack(at, err)
 		}
-		// The engine no longer holds the batch: recycle it.
-		s.pool.Put(b)
-	})
+		s.rw.settled()
+		return nerr
+	}
 }
 
 // fill reads up to BatchMaxRecords lines of in into a batch. It reads large
@@ -296,6 +398,7 @@ func (s *Source) fill(in *input) *flowlog.Batch {
 			buf = nb
 		}
 		n, err := in.br.Read(buf[len(buf):cap(buf)])
+		in.read += int64(n)
 		buf = buf[:len(buf)+n]
 		readErr = err
 	}
@@ -328,7 +431,8 @@ func (s *Source) skipLongLine(in *input, b *flowlog.Batch, head []byte) {
 	raw := append([]byte(nil), head[:min(len(head), 256)]...)
 	b.Fail(s.set.ID, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", in.name, in.line, s.cfg.MaxLineBytes), raw, in.origin)
 	for {
-		_, err := in.br.ReadSlice('\n')
+		l, err := in.br.ReadSlice('\n')
+		in.read += int64(len(l))
 		if err != bufio.ErrBufferFull {
 			// A read error (or the end of the input) met while skipping is
 			// reported by the next fill, like any other.
@@ -386,6 +490,9 @@ func (s *Source) Close(context.Context) error {
 				break drain
 			}
 		}
+	}
+	if err := s.rw.failed(); err != nil {
+		return err
 	}
 	if n := s.nacked.Load(); n > 0 {
 		s.set.Logger.Warn("batches were not delivered", "batches", n)
