@@ -10,6 +10,9 @@ import (
 // Config configures the file source.
 type Config struct {
 	// Path is a file, a glob ("/data/*.log.gz") or "-" for standard input.
+	// A batch that is not delivered (nacked) is read again from its first
+	// line, which only regular files allow: with standard input or a pipe
+	// such a nack fails the run, naming the input and the line.
 	Path string `yaml:"path"`
 	// BatchMaxRecords is the most lines in one batch (default 4096: with
 	// lines of ~100 bytes, batches of ~400 KB, enough to amortise the
