@@ -41,7 +41,9 @@ type Config struct {
 	// at once; a receiver asks for more only when a slot is free.
 	MaxInFlightObjects int `yaml:"max_in_flight_objects"`
 	// VisibilityTimeout is asked for on receipt and renewed every half of
-	// it while a message's objects are in flight.
+	// it while a message's objects are in flight, ten messages a
+	// ChangeMessageVisibilityBatch call (the calls run concurrently, each
+	// bounded by half the timeout or 30s, whichever is less).
 	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
 
 	// KeyPrefix and KeySuffix filter objects by key; notifications for
@@ -108,9 +110,10 @@ type Config struct {
 //   - batch_max_records: 4096, batch_max_bytes: 1 MiB (4096 lines of
 //     ~110 bytes ≈ 450 KiB, so the record count usually closes a batch).
 //   - max_receive_attempts: 5. A transient failure (throttling, 5xx) is
-//     retried after 5s, 10s, 20s, 40s: about a minute and a quarter, or
-//     five visibility timeouts for an object that cannot be read, before
-//     the notification goes to the dead letter.
+//     retried after 5s, 10s, 20s and 40s, so an S3 outage of about a
+//     minute and a quarter is ridden out; without a dead-letter queue, an
+//     object that cannot be read is retried every visibility timeout, four
+//     times (20 minutes by default), before it is abandoned.
 //   - queue_stats_interval: 30s.
 func NewDefaultConfig() *Config {
 	return &Config{
