@@ -29,11 +29,13 @@ type message struct {
 	outstanding int  // batches handed out and not yet acknowledged
 	produced    bool // every object read (or given up)
 	nacked      bool
-	cut         bool         // reading stopped by shutdown: Close releases it
-	settled     bool         // nothing more in flight: to be finalized
-	finalizing  bool         // delete, release or dead-letter started
-	failure     *objectError // first permanent failure: dead letter
-	transient   *objectError // first transient failure: retry later
+	cut         bool          // reading stopped by shutdown: Close releases it
+	settled     bool          // nothing more in flight: to be finalized
+	finalizing  bool          // delete, release or dead-letter started
+	failure     *objectError  // first permanent failure: dead letter
+	transient   *objectError  // first transient failure: retry later
+	extending   int           // heartbeat calls extending it now
+	extended    chan struct{} // closed when extending drops to 0, if waited for
 }
 
 // startFinalize reports (once) whether the caller is to finalize m.
@@ -117,6 +119,10 @@ func (s *Source) finalize(m *message) {
 	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), finalizeTimeout)
 	defer cancel()
+	// A visibility extension answered after this call would hide a
+	// released message for a whole visibility timeout: let running ones
+	// end first (settled, m gets no new one).
+	waitExtended(ctx, m)
 	switch {
 	case m.nacked:
 		if s.setVisibility(ctx, m, 0) == nil {

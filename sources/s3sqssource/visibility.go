@@ -72,13 +72,42 @@ func (s *Source) extendAll() {
 			for _, m := range chunk {
 				m.mu.Lock()
 				if !m.settled {
+					m.extending++
 					live = append(live, m)
 				}
 				m.mu.Unlock()
 			}
 			_ = s.changeVisibilityBatch(ctx, live, s.cfg.VisibilityTimeout)
+			for _, m := range live {
+				m.mu.Lock()
+				m.extending--
+				if m.extending == 0 && m.extended != nil {
+					close(m.extended)
+					m.extended = nil
+				}
+				m.mu.Unlock()
+			}
 		})
 		s.mu.Unlock()
+	}
+}
+
+// waitExtended waits until no heartbeat call is extending m (settled), or
+// ctx ends.
+func waitExtended(ctx context.Context, m *message) {
+	m.mu.Lock()
+	if m.extending == 0 {
+		m.mu.Unlock()
+		return
+	}
+	if m.extended == nil {
+		m.extended = make(chan struct{})
+	}
+	ch := m.extended
+	m.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
 	}
 }
 
