@@ -43,11 +43,19 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // waits until the batches handed out are acknowledged (at most 90% of
 // rebalance_timeout), commits, and only then returns: the next owner
 // starts where delivery stopped, so moving partitions doubles nothing.
-// When Close already waited, it commits at once.
+// During Close (leaving the group) it waits no longer than Close does.
 func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	parts, closing := s.startDraining(revoked)
-	if !closing && len(parts) > 0 {
-		wctx, cancel := s.waitContext(ctx)
+	parts, closeWait := s.startDraining(revoked)
+	if len(parts) > 0 {
+		var (
+			wctx   context.Context
+			cancel context.CancelFunc
+		)
+		if closeWait != nil {
+			wctx, cancel = context.WithCancel(closeWait)
+		} else {
+			wctx, cancel = s.waitContext(ctx)
+		}
 		start := time.Now()
 		left := s.awaitAcked(wctx, parts)
 		cancel()
@@ -71,8 +79,9 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 }
 
 // startDraining stops handing out batches of the partitions and drops those
-// queued. It returns the partitions' states and whether Close began.
-func (s *Source) startDraining(parts map[string][]int32) ([]*partition, bool) {
+// queued. It returns the partitions' states and, once Close began, the
+// context that bounds its wait.
+func (s *Source) startDraining(parts map[string][]int32) ([]*partition, context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*partition
@@ -85,7 +94,7 @@ func (s *Source) startDraining(parts map[string][]int32) ([]*partition, bool) {
 		}
 	}
 	s.dropPendingLocked(func(p *partition) bool { return p.draining })
-	return out, s.closing
+	return out, s.closeWait
 }
 
 // onLost forgets partitions lost without a chance to commit (session

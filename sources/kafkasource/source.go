@@ -61,6 +61,9 @@ type Source struct {
 	pending []pendingBatch    // decoded, not yet handed out
 	batches flowlog.BatchPool // acknowledged batches, for reuse
 	closing bool              // Close began: nothing more is handed out
+	// closeWait bounds Close's wait for in-flight batches; a revocation
+	// during Close waits no longer.
+	closeWait context.Context
 	closed  bool              // Close has finished committing: acks are ignored
 	// rewindReady: a nacked partition can be sought back; the next poll
 	// does it. wakePoll, set while a poll waits for records, ends that wait.
@@ -219,8 +222,10 @@ func (s *Source) Close(ctx context.Context) error {
 }
 
 func (s *Source) close(ctx context.Context) error {
+	wctx, cancel := s.waitContext(ctx)
+	start := time.Now()
 	s.mu.Lock()
-	s.closing = true
+	s.closing, s.closeWait = true, wctx
 	for _, p := range s.parts {
 		p.draining = true
 	}
@@ -228,8 +233,6 @@ func (s *Source) close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	wctx, cancel := s.waitContext(ctx)
-	start := time.Now()
 	left := s.awaitAcked(wctx, nil)
 	cancel()
 	if left > 0 {
