@@ -64,7 +64,7 @@ type Source struct {
 	// closeWait bounds Close's wait for in-flight batches; a revocation
 	// during Close waits no longer.
 	closeWait context.Context
-	closed  bool              // Close has finished committing: acks are ignored
+	closed    bool // Close has finished committing: acks are ignored
 	// rewindReady: a nacked partition can be sought back; the next poll
 	// does it. wakePoll, set while a poll waits for records, ends that wait.
 	rewindReady bool
