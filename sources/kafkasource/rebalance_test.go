@@ -24,18 +24,21 @@ type corpus struct {
 	offset  map[string]int64 // line → offset
 }
 
-// produceCorpus writes perPart one-line records to each partition.
-func produceCorpus(kc *cluster, parts int32, perPart int) *corpus {
+// produceCorpus writes perPart one-line records to each partition, in
+// Kafka record batches of at most chunk records.
+func produceCorpus(kc *cluster, parts int32, perPart, chunk int) *corpus {
 	c := &corpus{perPart: perPart, parts: parts, at: map[string]tp{}, offset: map[string]int64{}}
-	var recs []*kgo.Record
-	for p := range parts {
-		for n := range perPart {
-			l := line(p, n)
-			c.at[l], c.offset[l] = tp{topic, p}, int64(n)
-			recs = append(recs, rec(p, l))
+	for from := 0; from < perPart; from += chunk {
+		var recs []*kgo.Record
+		for p := range parts {
+			for n := from; n < min(from+chunk, perPart); n++ {
+				l := line(p, n)
+				c.at[l], c.offset[l] = tp{topic, p}, int64(n)
+				recs = append(recs, rec(p, l))
+			}
 		}
+		kc.produce(recs...)
 	}
-	kc.produce(recs...)
 	return c
 }
 
@@ -98,7 +101,7 @@ func TestNackRedelivers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			kc := newCluster(t, 2)
 			const perPart = 40
-			c := produceCorpus(kc, 2, perPart)
+			c := produceCorpus(kc, 2, perPart, perPart)
 			cfg := testConfig(kc)
 			cfg.BatchMaxRecords = 3
 			cfg.MaxPollRecords = 7
@@ -285,8 +288,12 @@ func moveTest(t *testing.T, move func(t *testing.T, kc *cluster, cfg Config, led
 	}
 	kc := newCluster(t, 6)
 	const perPart = 250
-	c := produceCorpus(kc, 6, perPart)
+	// Small record batches and fetches: every poll holds records of
+	// several partitions, so batches of every partition are in flight when
+	// partitions move.
+	c := produceCorpus(kc, 6, perPart, 5)
 	cfg := testConfig(kc)
+	cfg.FetchMaxPartitionBytes = 1
 	cfg.BatchMaxRecords = 10
 	cfg.MaxPollRecords = 40
 	cfg.CommitInterval = 200 * time.Millisecond
