@@ -55,9 +55,11 @@ func (s *Source) poll(ctx context.Context) error {
 	} else if fetches.NumRecords() > 0 || ctx.Err() == nil {
 		s.failingSince.Store(0)
 	}
-	// Records polled are always queued, even when ctx ended meanwhile: the
-	// client's position has moved past them, so skipping them here would let
-	// later batches commit over them.
+	// Records polled are queued even when ctx ended meanwhile: the client's
+	// position has moved past them, so skipping them here would let later
+	// batches commit over them. Only records of partitions that are read
+	// again from an earlier position are dropped (a rewind, or the next
+	// owner after a revocation or Close).
 	// Records of a partition waiting for a rewind, or sought back by it
 	// just now, are dropped: they are read again from the rewind's offset.
 	type chunk struct {

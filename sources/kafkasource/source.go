@@ -194,7 +194,10 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 func (s *Source) next() (*flowlog.Batch, flowlog.AckFunc, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.pending) > 0 && !s.closing {
+	if s.closing {
+		return nil, nil, false // Close dropped the queue
+	}
+	for len(s.pending) > 0 {
 		pb := s.pending[0]
 		s.pending[0] = pendingBatch{}
 		s.pending = s.pending[1:]
