@@ -46,7 +46,8 @@
 // of the time left, at most 2 s, for the rest), commits, and leaves the
 // group. Partitions lost rather than revoked (the session expired, the
 // member was fenced) are dropped without a commit: their uncommitted work is
-// read again, the one case besides crashes and nacks that delivers twice.
+// read again. Crashes, nacks, lost partitions and waits that run out are
+// the only causes of records delivered twice.
 //
 // # Tracing
 //
