@@ -23,11 +23,24 @@ type partition struct {
 	// revoked: the partition is no longer owned by this state (revoked,
 	// lost, reassigned or closed); acks are ignored.
 	revoked bool
-	// failed: a batch was nacked; nothing past it may be committed while
-	// this state lives, so later acks are ignored and nothing is tracked.
-	failed bool
-	// batches are the batches handed out, in offset order; each ends at
-	// the offset to commit once it and all before it are acknowledged.
+	// draining: the partition is being revoked or the source is closing.
+	// No batch of it is handed out any more; acks of the batches handed
+	// out still commit until it is revoked.
+	draining bool
+	// rewind: a batch was nacked. Records of the partition are discarded
+	// until every batch handed out before the nacked one is acknowledged;
+	// then the next poll seeks back to the acknowledged position (the
+	// nacked batch's first offset, or an earlier batch's if that one was
+	// nacked too) and the records are handed out again from there.
+	rewind bool
+	// gen is bumped by every nack: batches decoded from records fetched
+	// before it are discarded.
+	gen uint64
+	// batches are the batches tracked, in offset order: handed out, then
+	// those still queued in Source.pending. Each ends at the offset to
+	// commit once it and all before it are acknowledged. The tracker
+	// starts at the first offset read (the position a rewind may go back
+	// to when nothing was acknowledged yet).
 	batches contiguous.Tracker[kgo.EpochOffset]
 	// newest is the timestamp of the newest record read.
 	newest time.Time
@@ -44,8 +57,10 @@ func newPartition(topic string, part int32) *partition {
 type inflight struct {
 	s     *Source
 	p     *partition
-	next  int64 // offset to commit once this batch and all before it are acknowledged
+	first kgo.EpochOffset // the batch's first record
+	next  int64           // offset to commit once this batch and all before it are acknowledged
 	epoch int32
+	gen   uint64 // the partition's gen when the records were fetched
 	tk    contiguous.Ticket
 	once  ackonce.Guard // the AckFunc acts once
 	// b is the batch, recycled once acknowledged (nil when it was never
@@ -53,11 +68,19 @@ type inflight struct {
 	b *flowlog.Batch
 }
 
-func (p *partition) track(in *inflight) {
-	if p.failed || p.revoked {
-		return
+// trackLocked registers a batch about to be queued and reports whether it
+// may be: not when its partition is revoked, draining or rewinding, or was
+// rewound since its records were fetched.
+func (s *Source) trackLocked(in *inflight) bool {
+	p := in.p
+	if p.revoked || p.draining || p.rewind || in.gen != p.gen || s.closing {
+		return false
+	}
+	if _, ok := p.batches.Acked(); !ok && p.batches.Pending() == 0 {
+		p.batches = *contiguous.New(in.first)
 	}
 	in.tk = p.batches.Add(kgo.EpochOffset{Epoch: in.epoch, Offset: in.next}, false)
+	return true
 }
 
 // ack is the batch's AckFunc.
@@ -78,25 +101,122 @@ func (in *inflight) ack(_ context.Context, err error) error {
 }
 
 // ackLocked records the outcome of a batch and marks the new contiguous
-// acknowledged prefix of its partition for commit.
+// acknowledged prefix of its partition for commit. A nack forgets the batch
+// and every later one of its partition (their acks are ignored: they are
+// read again) and asks for a rewind.
 func (s *Source) ackLocked(in *inflight, err error) {
 	p := in.p
-	if p.revoked || s.closed {
-		return // the partition's next owner reads it again
+	if p.revoked || s.closed || p.batches.Stale(in.tk) {
+		return // read again: by the partition's next owner or after a rewind
 	}
+	defer s.signalLocked()
 	if err != nil {
-		if !p.failed {
-			s.met.nacks.Inc()
-			s.log.Warn("kafka batch not delivered; its partition commits no further until reassigned or restarted",
-				"partition", p.name, "offset", in.next-1, "error", err)
+		s.met.nacks.Inc()
+		p.batches.Truncate(in.tk)
+		p.gen++
+		s.dropPendingLocked(func(q *partition) bool { return q == p })
+		if p.draining {
+			s.log.Warn("kafka batch not delivered; the partition's next owner reads it again",
+				"partition", p.name, "offset", in.first.Offset, "error", err)
+			return
 		}
-		p.failed = true
-		p.batches.Reset()
+		s.log.Warn("kafka batch not delivered; its partition is read again from its first offset",
+			"partition", p.name, "offset", in.first.Offset, "error", err)
+		p.rewind = true
+		s.rewindIfReadyLocked(p)
 		return
 	}
-	if p.failed || !p.batches.Ack(in.tk) {
+	if !p.batches.Ack(in.tk) {
 		return
 	}
 	last, _ := p.batches.Acked()
 	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{p.topic: {p.part: last}})
+	s.rewindIfReadyLocked(p)
+}
+
+// rewindIfReadyLocked wakes the poll up when p waits for a rewind and
+// nothing before the nacked batch is outstanding any more: the poll seeks
+// back (SetOffsets is called from the polling goroutine only).
+func (s *Source) rewindIfReadyLocked(p *partition) {
+	if !p.rewind || p.batches.Pending() > 0 {
+		return
+	}
+	s.rewindReady = true
+	if s.wakePoll != nil {
+		s.wakePoll()
+	}
+}
+
+// dropPendingLocked removes from the queue, untracks and recycles the
+// batches of the partitions for which drop is true: they were not handed
+// out and are read again (after a rewind, or by the next owner).
+func (s *Source) dropPendingLocked(drop func(*partition) bool) {
+	kept := s.pending[:0]
+	for _, pb := range s.pending {
+		if !drop(pb.in.p) {
+			kept = append(kept, pb)
+			continue
+		}
+		// The first dropped batch of a partition forgets the later ones.
+		pb.in.p.batches.Truncate(pb.in.tk)
+		pb.in.b = nil
+		s.batches.Put(pb.b)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+}
+
+// signalLocked wakes the goroutines waiting in awaitAcked.
+func (s *Source) signalLocked() {
+	if s.ackedCh != nil {
+		close(s.ackedCh)
+		s.ackedCh = nil
+	}
+}
+
+// awaitAcked waits until no batch handed out of parts (of every owned
+// partition when parts is nil) is unacknowledged, or ctx ends. It returns
+// how many are left.
+func (s *Source) awaitAcked(ctx context.Context, parts []*partition) int {
+	for {
+		s.mu.Lock()
+		n := 0
+		if parts == nil {
+			for _, p := range s.parts {
+				n += p.batches.Outstanding()
+			}
+		} else {
+			for _, p := range parts {
+				if !p.revoked {
+					n += p.batches.Outstanding()
+				}
+			}
+		}
+		if n == 0 || ctx.Err() != nil {
+			s.mu.Unlock()
+			return n
+		}
+		if s.ackedCh == nil {
+			s.ackedCh = make(chan struct{})
+		}
+		ch := s.ackedCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// waitContext bounds a wait for in-flight batches: 90% of
+// rebalance_timeout (the rest is for the commit and the rejoin), and, when
+// ctx has a deadline, what leaves a fifth of the time left (at most 2s)
+// for committing and leaving the group.
+func (s *Source) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.cfg.RebalanceTimeout - s.cfg.RebalanceTimeout/10
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		d = min(d, left-min(left/5, 2*time.Second))
+	}
+	return context.WithTimeout(ctx, d)
 }

@@ -48,12 +48,24 @@ type Config struct {
 	// records. A Kafka record is never split across batches.
 	BatchMaxRecords int `yaml:"batch_max_records"`
 	// CommitInterval is how often acknowledged offsets are committed (they
-	// are also committed on revocation and on Close).
+	// are also committed when partitions are revoked and on Close, once the
+	// batches in flight are acknowledged).
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	// LagInterval is how often the lag and record-age gauges are refreshed.
 	LagInterval time.Duration `yaml:"lag_interval"`
-	// SessionTimeout and RebalanceTimeout are the group member's timeouts.
-	SessionTimeout   time.Duration `yaml:"session_timeout"`
+	// SessionTimeout is how long the group waits for a heartbeat before it
+	// drops the member (its partitions are then lost, not handed over:
+	// their uncommitted work is read again by the next owner).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout is how long the group waits for its members to
+	// rejoin during a rebalance. It also bounds the hand-over of revoked
+	// partitions (a member joins or leaves): the old owner stops handing out
+	// their records and waits up to 90% of it for the batches already
+	// handed out to be acknowledged, commits, and only then lets them go,
+	// so the new owner starts exactly where delivery stopped. Close waits
+	// the same, within its deadline. Set it above the time a batch takes
+	// to be delivered when sinks are slow (retries included): batches not
+	// acknowledged by then are delivered again by the new owner.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
 	// HeartbeatInterval is how often the member heartbeats; a rebalance is
 	// noticed within one interval.
@@ -115,7 +127,10 @@ const maxWireTimeout = math.MaxInt32 * time.Millisecond
 //     is read again.
 //   - lag_interval 5s: the lag gauge is never older than 10 s.
 //   - session_timeout 45s, rebalance_timeout 60s, heartbeat_interval 3s
-//     (Kafka's defaults).
+//     (Kafka's defaults). A revocation waits up to 54 s for batches in
+//     flight: with 64 batches in flight and a sink taking 0.3 s a request,
+//     they drain in seconds; the wait only runs out when a sink is down,
+//     and then what was not delivered is read again by the next owner.
 func NewDefaultConfig() *Config {
 	return &Config{
 		Group:                  "vpcflow",

@@ -16,13 +16,38 @@
 // Offsets are committed only for acknowledged batches, in order per
 // partition: the committed offset is the last offset of the highest
 // contiguous acknowledged batch plus one. Commits happen every
-// commit_interval, when partitions are revoked, and on Close. A nack
-// (ack(err) with err != nil) stops commits of that partition past the
-// nacked batch until the partition is reassigned or the process restarts,
-// so the batch is read again. Acks of batches whose partition was revoked
-// are ignored: the new owner reads them again from the last commit
-// (duplicates, never loss). Close commits what was acknowledged and leaves
-// the group.
+// commit_interval, when partitions are revoked, and on Close.
+//
+// # Nack
+//
+// A nack (ack(err) with err != nil) means: hand these records out again.
+// The nacked batch and every later batch of its partition are forgotten:
+// batches still queued are dropped, and acks of those already handed out
+// change nothing (they are delivered again: duplicates after a nack, never
+// loss). No further record of the partition is handed out until every
+// batch handed out before the nacked one is acknowledged; then the client
+// seeks back to the nacked batch's first offset (or to an earlier nacked
+// batch's) and the partition is read again from there, in order. Nothing
+// past the nacked batch is committed until its redelivery is acknowledged.
+//
+// # Rebalance and shutdown
+//
+// Partitions move without doubling anything when nobody crashes. With the
+// cooperative-sticky balancer, only partitions that must move are revoked.
+// For those, in the revocation callback, the old owner stops handing out
+// their batches (those decoded but not handed out are dropped), waits until
+// the batches it handed out are acknowledged, at most 90% of
+// rebalance_timeout, commits, and only then returns, so that the new owner
+// starts exactly where delivery stopped. Batches still unacknowledged when
+// the wait runs out are read again by the new owner (their late acks are
+// ignored). Close (SIGTERM) does the same for every partition: it stops
+// handing out and fetching, waits for the batches in flight (at most 90% of
+// rebalance_timeout and never past its context's deadline, keeping a fifth
+// of the time left, at most 2 s, for the rest), commits, and leaves the
+// group. Partitions lost rather than revoked (the session expired, the
+// member was fenced) are dropped without a commit: their uncommitted work is
+// read again. Crashes, nacks, lost partitions and waits that run out are
+// the only causes of records delivered twice.
 //
 // # Tracing
 //

@@ -23,10 +23,22 @@ func (s *Source) poll(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
+	s.mu.Lock()
+	s.wakePoll = cancel
+	if s.rewindReady {
+		cancel() // seek at once, below
+	}
+	s.mu.Unlock()
 	fetches := s.cl.PollRecords(pctx, s.cfg.MaxPollRecords)
+	s.mu.Lock()
+	s.wakePoll = nil
+	s.mu.Unlock()
 	stop()
 	cancel()
 	defer s.cl.AllowRebalance()
+	// Rewinds are applied here, between the poll and AllowRebalance, so
+	// that no revocation runs meanwhile.
+	rewound := s.rewind()
 	failed := false
 	fetches.EachError(func(topic string, part int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
@@ -43,19 +55,29 @@ func (s *Source) poll(ctx context.Context) error {
 	} else if fetches.NumRecords() > 0 || ctx.Err() == nil {
 		s.failingSince.Store(0)
 	}
-	// Records polled are always queued, even when ctx ended meanwhile: the
-	// client's position has moved past them, so skipping them here would let
-	// later batches commit over them.
+	// Records polled are queued even when ctx ended meanwhile: the client's
+	// position has moved past them, so skipping them here would let later
+	// batches commit over them. Only records of partitions that are read
+	// again from an earlier position are dropped (a rewind, or the next
+	// owner after a revocation or Close).
+	// Records of a partition waiting for a rewind, or sought back by it
+	// just now, are dropped: they are read again from the rewind's offset.
 	type chunk struct {
 		p    *partition
+		gen  uint64
 		recs []*kgo.Record
 	}
 	var chunks []chunk
 	s.mu.Lock()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if len(fp.Records) > 0 {
-			chunks = append(chunks, chunk{s.partitionLocked(fp.Topic, fp.Partition), fp.Records})
+		if len(fp.Records) == 0 {
+			return
 		}
+		p := s.partitionLocked(fp.Topic, fp.Partition)
+		if p.rewind || rewound[p] || p.draining || p.revoked || s.closing {
+			return
+		}
+		chunks = append(chunks, chunk{p, p.gen, fp.Records})
 	})
 	s.mu.Unlock()
 	// Partitions are decoded in parallel (decompressing envelopes is the
@@ -63,7 +85,7 @@ func (s *Source) poll(ctx context.Context) error {
 	now := time.Now()
 	if len(chunks) == 1 || runtime.GOMAXPROCS(0) == 1 {
 		for _, c := range chunks {
-			s.decodePartition(c.p, c.recs, now)
+			s.decodePartition(c.p, c.gen, c.recs, now)
 		}
 	} else {
 		var wg sync.WaitGroup
@@ -72,7 +94,7 @@ func (s *Source) poll(ctx context.Context) error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				s.decodePartition(c.p, c.recs, now)
+				s.decodePartition(c.p, c.gen, c.recs, now)
 			})
 		}
 		wg.Wait()
@@ -81,6 +103,47 @@ func (s *Source) poll(ctx context.Context) error {
 		return fmt.Errorf("closed: %w", component.ErrEndOfInput)
 	}
 	return ctx.Err() // batches queued are handed out by the next Read
+}
+
+// rewind seeks the partitions whose nacked batches can be read again back
+// to their acknowledged position, and returns them: what this poll fetched
+// of them lies past that position and is dropped.
+func (s *Source) rewind() map[*partition]bool {
+	s.mu.Lock()
+	if !s.rewindReady {
+		s.mu.Unlock()
+		return nil
+	}
+	s.rewindReady = false
+	var (
+		seeks   map[string]map[int32]kgo.EpochOffset
+		rewound map[*partition]bool
+	)
+	for _, p := range s.parts {
+		if !p.rewind || p.draining || p.batches.Pending() > 0 {
+			continue
+		}
+		pos, ok := p.batches.Acked()
+		if !ok {
+			continue // not reached: the tracker starts at the first offset read
+		}
+		p.rewind = false
+		if seeks == nil {
+			seeks = map[string]map[int32]kgo.EpochOffset{}
+			rewound = map[*partition]bool{}
+		}
+		if seeks[p.topic] == nil {
+			seeks[p.topic] = map[int32]kgo.EpochOffset{}
+		}
+		seeks[p.topic][p.part] = pos
+		rewound[p] = true
+		s.log.Info("kafka partition read again from a nacked batch", "partition", p.name, "offset", pos.Offset)
+	}
+	s.mu.Unlock()
+	if seeks != nil {
+		s.cl.SetOffsets(seeks)
+	}
+	return rewound
 }
 
 // partitionLocked returns the state of an owned partition, creating it if
@@ -97,12 +160,13 @@ func (s *Source) partitionLocked(topic string, part int32) *partition {
 
 // decodePartition splits the records of one partition into batches of at
 // most batch_max_records flow records and queues them.
-func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time) {
+func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, now time.Time) {
 	var (
-		b      *flowlog.Batch
-		o      *flowlog.Origin
-		first  int64
-		newest time.Time
+		b       *flowlog.Batch
+		o       *flowlog.Origin
+		first   int64
+		firstAt kgo.EpochOffset
+		newest  time.Time
 	)
 	seal := func(last *kgo.Record) {
 		if first == last.Offset {
@@ -110,19 +174,23 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 		} else {
 			o.Name = p.name + "@" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last.Offset, 10)
 		}
-		in := &inflight{s: s, p: p, next: last.Offset + 1, epoch: last.LeaderEpoch, b: b}
+		in := &inflight{s: s, p: p, first: firstAt, next: last.Offset + 1, epoch: last.LeaderEpoch, gen: gen, b: b}
 		s.mu.Lock()
-		p.track(in)
+		keep := s.trackLocked(in)
 		empty := len(b.Records) == 0 && len(b.Failed) == 0
-		if empty {
+		switch {
+		case !keep:
+			// Revoked, closing or rewound meanwhile: read again later.
+			in.b = nil
+		case empty:
 			// Nothing to hand out (control messages, empty values): done.
 			in.b = nil
 			s.ackLocked(in, nil)
-		} else {
+		default:
 			s.pending = append(s.pending, pendingBatch{b, in})
 		}
 		s.mu.Unlock()
-		if empty {
+		if !keep || empty {
 			s.batches.Put(b)
 		}
 		b = nil
@@ -137,6 +205,7 @@ func (s *Source) decodePartition(p *partition, recs []*kgo.Record, now time.Time
 			b.Source, b.Partition, b.Read = s.id, p.name, now
 			o = &flowlog.Origin{}
 			first = r.Offset
+			firstAt = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 		}
 		kind := s.payload
 		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {

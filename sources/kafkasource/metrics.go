@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source"})
 	nacks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_kafka_nacks_total",
-		Help: "Batches negatively acknowledged; their partition commits no further until it is reassigned or the process restarts.",
+		Help: "Batches negatively acknowledged; their partition is read again from the nacked batch.",
 	}, []string{"source"})
 	commits := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_kafka_commits_total",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,7 +22,9 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			if old := s.parts[tp{topic, part}]; old != nil {
 				old.revoked = true
 			}
-			s.parts[tp{topic, part}] = newPartition(topic, part)
+			p := newPartition(topic, part)
+			p.draining = s.closing
+			s.parts[tp{topic, part}] = p
 			n++
 		}
 	}
@@ -34,9 +37,36 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 }
 
-// onRevoked commits what was acknowledged of the revoked partitions and
-// forgets them: acks of their batches still in flight are ignored.
+// onRevoked runs in the group loop when partitions are revoked (another
+// member takes them over, or this one leaves the group). It stops handing
+// out their batches (those queued are dropped: the next owner reads them),
+// waits until the batches handed out are acknowledged (at most 90% of
+// rebalance_timeout), commits, and only then returns: the next owner
+// starts where delivery stopped, so moving partitions doubles nothing.
+// During Close (leaving the group) it waits no longer than Close does.
 func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts, closeWait := s.startDraining(revoked)
+	if len(parts) > 0 {
+		var (
+			wctx   context.Context
+			cancel context.CancelFunc
+		)
+		if closeWait != nil {
+			wctx, cancel = context.WithCancel(closeWait)
+		} else {
+			wctx, cancel = s.waitContext(ctx)
+		}
+		start := time.Now()
+		left := s.awaitAcked(wctx, parts)
+		cancel()
+		if left > 0 {
+			s.log.Warn("kafka partitions revoked with batches not acknowledged in time; their next owner reads them again",
+				"batches", left, "waited", time.Since(start).Round(time.Millisecond))
+		} else {
+			s.log.Debug("kafka partitions revoked: in-flight batches acknowledged",
+				"waited", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	s.drop(revoked)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		s.met.commits.WithLabelValues("error").Inc()
@@ -46,6 +76,25 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		s.met.rebalances.WithLabelValues("revoked").Inc()
 		s.log.Info("kafka partitions revoked", "partitions", fmtAssignment(revoked))
 	}
+}
+
+// startDraining stops handing out batches of the partitions and drops those
+// queued. It returns the partitions' states and, once Close began, the
+// context that bounds its wait.
+func (s *Source) startDraining(parts map[string][]int32) ([]*partition, context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*partition
+	for topic, ps := range parts {
+		for _, part := range ps {
+			if p := s.parts[tp{topic, part}]; p != nil {
+				p.draining = true
+				out = append(out, p)
+			}
+		}
+	}
+	s.dropPendingLocked(func(p *partition) bool { return p.draining })
+	return out, s.closeWait
 }
 
 // onLost forgets partitions lost without a chance to commit (session
@@ -73,6 +122,8 @@ func (s *Source) drop(parts map[string][]int32) {
 			}
 		}
 	}
+	s.dropPendingLocked(func(p *partition) bool { return p.revoked })
+	s.signalLocked()
 	s.met.assigned.Set(float64(len(s.parts)))
 }
 

@@ -60,7 +60,18 @@ type Source struct {
 	parts   map[tp]*partition // partitions owned now
 	pending []pendingBatch    // decoded, not yet handed out
 	batches flowlog.BatchPool // acknowledged batches, for reuse
-	closed  bool              // Close has finished committing: acks are ignored
+	closing bool              // Close began: nothing more is handed out
+	// closeWait bounds Close's wait for in-flight batches; a revocation
+	// during Close waits no longer.
+	closeWait context.Context
+	closed    bool // Close has finished committing: acks are ignored
+	// rewindReady: a nacked partition can be sought back; the next poll
+	// does it. wakePoll, set while a poll waits for records, ends that wait.
+	rewindReady bool
+	wakePoll    context.CancelFunc
+	// ackedCh is closed (and cleared) on every acknowledgement, for
+	// awaitAcked.
+	ackedCh chan struct{}
 }
 
 type pendingBatch struct {
@@ -177,25 +188,36 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	}
 }
 
-// next pops the first pending batch of a partition still owned.
+// next pops the first pending batch of a partition still owned and not
+// draining or waiting for a rewind. (Such batches are dropped from the
+// queue as that happens; this is the guard.)
 func (s *Source) next() (*flowlog.Batch, flowlog.AckFunc, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		return nil, nil, false // Close dropped the queue
+	}
 	for len(s.pending) > 0 {
-		p := s.pending[0]
+		pb := s.pending[0]
 		s.pending[0] = pendingBatch{}
 		s.pending = s.pending[1:]
-		if p.in.p.revoked {
-			continue // its new owner reads it again
+		if p := pb.in.p; p.revoked || p.draining || p.rewind || pb.in.gen != p.gen {
+			p.batches.Truncate(pb.in.tk)
+			pb.in.b = nil
+			s.batches.Put(pb.b)
+			continue
 		}
-		return p.b, p.in.ack, true
+		return pb.b, pb.in.ack, true
 	}
 	s.pending = s.pending[:0]
 	return nil, nil, false
 }
 
-// Close stops reading, commits what was acknowledged, leaves the group and
-// closes the client. Batches not acknowledged by then are read again by the
+// Close stops handing out batches and fetching, waits until the batches
+// handed out are acknowledged (at most 90% of rebalance_timeout, and never
+// past ctx's deadline: a fifth of the time left, at most 2s, is kept for
+// the rest), commits what was acknowledged, leaves the group and closes
+// the client. Batches not acknowledged by then are read again by the
 // partitions' next owner. Close is idempotent.
 func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
@@ -203,8 +225,23 @@ func (s *Source) Close(ctx context.Context) error {
 }
 
 func (s *Source) close(ctx context.Context) error {
+	wctx, cancel := s.waitContext(ctx)
+	start := time.Now()
+	s.mu.Lock()
+	s.closing, s.closeWait = true, wctx
+	for _, p := range s.parts {
+		p.draining = true
+	}
+	s.dropPendingLocked(func(*partition) bool { return true })
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	left := s.awaitAcked(wctx, nil)
+	cancel()
+	if left > 0 {
+		s.log.Warn("kafka source closing with batches not acknowledged; the partitions' next owners read them again",
+			"batches", left, "waited", time.Since(start).Round(time.Millisecond))
+	}
 	var errs []error
 	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("commit: %w", err))

@@ -144,8 +144,11 @@ func TestAckOrder(t *testing.T) {
 	if v := testutil.ToFloat64(s.met.nacks); v != 1 {
 		t.Errorf("nacks = %v", v)
 	}
-	// Close with p0[5] and p1[4..5] un-acked: nothing more is committed.
-	if err := s.Close(context.Background()); err != nil {
+	// Close with p0[5] and p1[4..5] un-acked: it waits for them until its
+	// deadline (less a reserve), then commits nothing more.
+	cctx, ccancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer ccancel()
+	if err := s.Close(cctx); err != nil {
 		t.Fatal(err)
 	}
 	check(0, 5)
@@ -176,6 +179,7 @@ func TestAckOrder(t *testing.T) {
 	if contains(lines, line(0, 4)) || contains(lines, line(1, 0)) {
 		t.Errorf("committed records delivered again: %q", lines)
 	}
+	ackAll(t, rs2)
 }
 
 func contains(ss []string, s string) bool {
@@ -273,7 +277,9 @@ func TestGroupTakeover(t *testing.T) {
 			}
 		}
 	}
-	if err := victim.Close(context.Background()); err != nil {
+	cctx, ccancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer ccancel()
+	if err := victim.Close(cctx); err != nil { // waits in vain for the undelivered batches
 		t.Fatal(err)
 	}
 	for _, r := range lost { // too late: ignored
@@ -480,6 +486,7 @@ func TestPayloadLines(t *testing.T) {
 	if n < 2 {
 		t.Errorf("%d records", n)
 	}
+	ackAll(t, rs)
 }
 
 func TestTraceparent(t *testing.T) {
@@ -572,8 +579,9 @@ func TestTopicRegex(t *testing.T) {
 	}
 }
 
-// TestRevokedAcksIgnored: batches of a partition revoked while in flight do
-// not commit when acknowledged late; the new owner reads them again.
+// TestRevokedAcksIgnored: batches of a partition revoked while in flight,
+// and not acknowledged within the revocation's wait, do not commit when
+// acknowledged late; the new owner reads them again.
 func TestRevokedAcksIgnored(t *testing.T) {
 	kc := newCluster(t, 2)
 	for n := range 5 {
@@ -582,6 +590,7 @@ func TestRevokedAcksIgnored(t *testing.T) {
 	cfg := testConfig(kc)
 	cfg.BatchMaxRecords = 1
 	cfg.CommitInterval = time.Hour
+	cfg.RebalanceTimeout = time.Second // the revocation waits 0.9 s in vain
 	a := newSource(t, cfg, "a", prometheus.NewRegistry())
 	inflight := readRecords(t, a, 10) // nothing acknowledged yet
 	b := newSource(t, cfg, "b", prometheus.NewRegistry())

@@ -9,7 +9,7 @@ package contiguous
 // number). Its zero value is ready, with nothing acknowledged yet. A
 // Tracker is not safe for concurrent use: its owner locks.
 type Tracker[Position any] struct {
-	gen     uint64 // bumped by Reset: older tickets are stale
+	gen     uint64 // bumped by Reset and Truncate: tickets of later adds differ
 	next    uint64 // index of the next batch
 	base    uint64 // index of pending[0]
 	pending []entry[Position]
@@ -20,6 +20,7 @@ type Tracker[Position any] struct {
 type entry[Position any] struct {
 	pos  Position
 	done bool
+	gen  uint64 // the generation of the ticket naming this entry
 }
 
 // Ticket names a batch added to a Tracker. The zero Ticket names none.
@@ -38,7 +39,7 @@ func (t *Tracker[P]) Add(pos P, done bool) Ticket {
 	}
 	tk := Ticket{gen: t.gen, idx: t.next}
 	t.next++
-	t.pending = append(t.pending, entry[P]{pos: pos, done: done})
+	t.pending = append(t.pending, entry[P]{pos: pos, done: done, gen: t.gen})
 	t.advance()
 	return tk
 }
@@ -81,10 +82,29 @@ func (t *Tracker[P]) Reset() {
 	t.base = t.next
 }
 
-// Stale reports whether tk no longer names a pending batch: Reset was
-// called since it was issued, it was acknowledged, or it is the zero Ticket.
+// Truncate forgets the batch of tk and every batch added after it (after a
+// nack: they are to be read again from that batch on); their tickets become
+// stale. Batches added before tk stay pending, and the acknowledged
+// position stays. It reports false, changing nothing, when tk is stale.
+func (t *Tracker[P]) Truncate(tk Ticket) bool {
+	if t.Stale(tk) {
+		return false
+	}
+	i := tk.idx - t.base
+	clear(t.pending[i:])
+	t.pending = t.pending[:i]
+	t.next = tk.idx
+	t.gen++ // the indexes from tk.idx on are issued again, to new tickets
+	return true
+}
+
+// Stale reports whether tk no longer names a pending batch: Reset or
+// Truncate forgot it, it was acknowledged, or it is the zero Ticket.
 func (t *Tracker[P]) Stale(tk Ticket) bool {
-	return tk.gen != t.gen || tk.gen == 0 || tk.idx < t.base || tk.idx >= t.next
+	if tk.gen == 0 || tk.idx < t.base || tk.idx >= t.next {
+		return true
+	}
+	return t.pending[tk.idx-t.base].gen != tk.gen
 }
 
 // Acked returns the highest contiguous acknowledged position, if any.

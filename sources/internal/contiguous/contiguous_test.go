@@ -77,6 +77,52 @@ func TestReset(t *testing.T) {
 	}
 }
 
+// TestTruncate: a nacked batch and those after it are forgotten; batches
+// before it stay pending and still commit; new batches take their place.
+func TestTruncate(t *testing.T) {
+	var tr Tracker[int]
+	a, b, c, d := tr.Add(10, false), tr.Add(20, false), tr.Add(30, false), tr.Add(40, false)
+	tr.Ack(d)
+	if !tr.Truncate(c) {
+		t.Fatal("truncate of a pending batch reported stale")
+	}
+	if !tr.Stale(c) || !tr.Stale(d) || tr.Stale(a) || tr.Stale(b) {
+		t.Fatalf("stale a %v b %v c %v d %v, want only c and d", tr.Stale(a), tr.Stale(b), tr.Stale(c), tr.Stale(d))
+	}
+	if tr.Truncate(d) {
+		t.Error("truncate of a stale ticket reported done")
+	}
+	if got := tr.Outstanding(); got != 2 {
+		t.Errorf("outstanding = %d, want 2", got)
+	}
+	c2 := tr.Add(30, false) // the redelivery of c reuses c's index
+	if tr.Ack(c) {
+		t.Error("the forgotten ticket advanced")
+	}
+	if tr.Stale(c2) {
+		t.Error("the new ticket is stale")
+	}
+	tr.Ack(c2)
+	tr.Ack(b)
+	if _, ok := tr.Acked(); ok {
+		t.Error("acknowledged position set while the first batch is pending")
+	}
+	tr.Ack(a)
+	if pos, _ := tr.Acked(); pos != 30 || tr.Pending() != 0 {
+		t.Errorf("acked = %d pending %d, want 30 and none", pos, tr.Pending())
+	}
+	// truncating the first pending batch leaves nothing pending
+	e := tr.Add(50, false)
+	tr.Add(60, false)
+	tr.Truncate(e)
+	if tr.Pending() != 0 || !tr.Stale(e) {
+		t.Errorf("pending %d after truncating from the first", tr.Pending())
+	}
+	if pos, _ := tr.Acked(); pos != 30 {
+		t.Errorf("acked = %d, want 30 (kept through the truncation)", pos)
+	}
+}
+
 // TestRandomOrder acks batches in random order and checks the invariant:
 // the acknowledged position is the end of the longest acknowledged prefix.
 func TestRandomOrder(t *testing.T) {
