@@ -126,7 +126,7 @@ func (b *balancer) plan(leases []lease, seen map[string]seenLease, held map[stri
 	if most > target || most == target && need > 1 {
 		var theirs []lease
 		for _, l := range active {
-			if l.Owner == victim && !held[l.Key] {
+			if l.Owner == victim && !held[l.Key] && l.CheckpointOwner == "" { // not one already moving
 				theirs = append(theirs, l)
 			}
 		}
