@@ -59,9 +59,10 @@ func (l *ledger) check(want int, prefix string) (dups, extra int, missing []stri
 
 // slowConsume reads s as the engine does, with up to inflight batches
 // handed out at once, and acknowledges each batch asynchronously after
-// 200-500ms (a slow sink). Every record handed out counts as delivered.
+// 200-500ms (a slow sink). A batch is nacked when nack (optional) says so;
+// every record of a batch acknowledged with ack(nil) counts as delivered.
 // The returned channel closes once Read failed and every ack was made.
-func slowConsume(s *Source, l *ledger, inflight int) <-chan struct{} {
+func slowConsume(s *Source, l *ledger, inflight int, nack func() bool) <-chan struct{} {
 	done := make(chan struct{})
 	sem := make(chan struct{}, inflight)
 	var acks sync.WaitGroup
@@ -75,17 +76,27 @@ func slowConsume(s *Source, l *ledger, inflight int) <-chan struct{} {
 				<-sem
 				return
 			}
-			l.mu.Lock()
-			for _, r := range b.Records {
-				l.times[string(r.Raw)]++
+			var aerr error
+			if nack != nil && nack() {
+				aerr = errNack
 			}
-			l.byWorker[s.WorkerID()] += len(b.Records)
-			l.total += len(b.Records)
-			l.mu.Unlock()
+			raws := make([]string, len(b.Records)) // b is reused once acknowledged
+			for i, r := range b.Records {
+				raws[i] = string(r.Raw)
+			}
 			delay := 200*time.Millisecond + rand.N(300*time.Millisecond)
 			acks.Go(func() {
 				time.Sleep(delay)
-				if err := ack(context.Background(), nil); err != nil {
+				if aerr == nil {
+					l.mu.Lock()
+					for _, r := range raws {
+						l.times[r]++
+					}
+					l.byWorker[s.WorkerID()] += len(raws)
+					l.total += len(raws)
+					l.mu.Unlock()
+				}
+				if err := ack(context.Background(), aerr); err != nil {
 					panic(err)
 				}
 				<-sem
@@ -159,12 +170,12 @@ func TestHandoffScaleOut(t *testing.T) {
 
 	l := newLedger()
 	a := e.source(t, cfg, srcOpts{worker: "a"})
-	doneA := slowConsume(a, l, 8)
+	doneA := slowConsume(a, l, 8, nil)
 	waitFor(t, 10*time.Second, "a holds all four shards", func() bool { return a.heldCount() == 4 })
 	waitFor(t, 10*time.Second, "a delivering", func() bool { return l.unique() > n/6 })
 
 	b := e.source(t, cfg, srcOpts{worker: "b"})
-	doneB := slowConsume(b, l, 8)
+	doneB := slowConsume(b, l, 8, nil)
 	waitFor(t, 20*time.Second, "two shards each", func() bool { return a.heldCount() == 2 && b.heldCount() == 2 })
 	<-prod
 	waitFor(t, 30*time.Second, "every record", func() bool { return l.unique() >= n })
@@ -196,10 +207,10 @@ func TestHandoffScaleIn(t *testing.T) {
 	const n = 6000
 	l := newLedger()
 	a := e.source(t, cfg, srcOpts{worker: "a"})
-	doneA := slowConsume(a, l, 8)
+	doneA := slowConsume(a, l, 8, nil)
 	waitFor(t, 10*time.Second, "a holds all four shards", func() bool { return a.heldCount() == 4 })
 	b := e.source(t, cfg, srcOpts{worker: "b"})
-	doneB := slowConsume(b, l, 8)
+	doneB := slowConsume(b, l, 8, nil)
 	waitFor(t, 20*time.Second, "two shards each", func() bool { return a.heldCount() == 2 && b.heldCount() == 2 })
 
 	prod := e.produce(t, stream, "in", n)
@@ -226,4 +237,96 @@ func TestHandoffScaleIn(t *testing.T) {
 	}
 	<-doneA
 	reportLedger(t, l, n, "in")
+}
+
+// A nack during a hand-off: the old owner checkpoints only up to the
+// nacked batch, and the new owner hands its records out again. Nothing is
+// lost (records of batches after a nack may be delivered twice: the nack
+// contract reads them again).
+func TestHandoffWithNacks(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 4)
+	cfg := handoffConfig(stream)
+	const n = 3000
+	prod := e.produce(t, stream, "nack", n)
+	l := newLedger()
+	var mu sync.Mutex
+	nacks := 0
+	everyFifth := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		nacks++
+		return nacks%5 == 0
+	}
+	a := e.source(t, cfg, srcOpts{worker: "a"})
+	doneA := slowConsume(a, l, 8, everyFifth)
+	waitFor(t, 10*time.Second, "a holds all four shards", func() bool { return a.heldCount() == 4 })
+	waitFor(t, 10*time.Second, "a delivering", func() bool { return l.unique() > n/6 })
+	b := e.source(t, cfg, srcOpts{worker: "b"})
+	doneB := slowConsume(b, l, 8, everyFifth)
+	waitFor(t, 20*time.Second, "two shards each", func() bool { return a.heldCount() == 2 && b.heldCount() == 2 })
+	<-prod
+	waitFor(t, 30*time.Second, "every record", func() bool { return l.unique() >= n })
+	for _, s := range []*Source{a, b} {
+		if err := s.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	<-doneA
+	<-doneB
+	_, extra, missing := l.check(n, "nack")
+	t.Logf("%d batches, every fifth nacked; %d records delivered again after a nack", nacks, extra)
+	if len(missing) > 0 {
+		t.Errorf("%d records never delivered", len(missing))
+	}
+}
+
+// The owner crashes after a lease was asked for and before it handed it
+// over: the taker waits until the lease's counter stood still for
+// failover_time, then takes it from its last checkpoint (at least once).
+func TestHandoffOwnerCrashes(t *testing.T) {
+	e := emulators(t)
+	stream := e.createStream(t, 2)
+	cfg := handoffConfig(stream)
+	cfg.HandoffTimeout = 5 * time.Second
+	const n = 1000
+	e.put(t, stream, lines("crash", n)...)
+	l := newLedger()
+	a := e.source(t, cfg, srcOpts{worker: "a"})
+	doneA := slowConsume(a, l, 8, nil)
+	waitFor(t, 10*time.Second, "a holds both shards", func() bool { return a.heldCount() == 2 })
+	b := e.source(t, cfg, srcOpts{worker: "b"})
+	doneB := slowConsume(b, l, 8, nil)
+	marked := func() bool {
+		for _, ls := range e.leases(t, cfg.LeaseTable) {
+			if ls.CheckpointOwner == "a" && ls.Owner == "b" {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 10*time.Second, "a lease asked for", marked)
+	a.abandon() // crash: no renewal, no checkpoint, no hand-off
+	<-doneA
+	crashed := time.Now()
+	if !marked() {
+		t.Skip("a handed the lease over before it crashed")
+	}
+	waitFor(t, 15*time.Second, "b takes both shards", func() bool { return b.heldCount() == 2 })
+	if took := time.Since(crashed); took < cfg.FailoverTime/2 {
+		t.Errorf("lease taken %s after the crash, before its counter stood still", took)
+	}
+	waitFor(t, 15*time.Second, "every record", func() bool { return l.unique() >= n })
+	if err := b.Close(context.Background()); err != nil {
+		t.Error(err)
+	}
+	<-doneB
+	if _, _, missing := l.check(n, "crash"); len(missing) > 0 {
+		t.Errorf("%d records never delivered", len(missing))
+	}
+	for k, ls := range e.leases(t, cfg.LeaseTable) {
+		if ls.CheckpointOwner != "" {
+			t.Errorf("lease %s still has checkpoint owner %q", k, ls.CheckpointOwner)
+		}
+	}
 }
