@@ -279,6 +279,14 @@ func (s *Source) balance(ctx context.Context) {
 			heldKeys[h.l.Key] = true
 		}
 	}
+	for _, l := range leases {
+		_, asked := s.pending[l.Key]
+		if !asked && l.Owner == s.cfg.WorkerID && l.CheckpointOwner != "" && !heldKeys[l.Key] {
+			// Asked for by an earlier life of this worker id: wait for the
+			// hand-off as it would have.
+			s.pending[l.Key] = &pendingLease{marked: now, counter: l.Counter, since: now}
+		}
+	}
 	for k := range s.pending {
 		heldKeys[k] = true
 	}
