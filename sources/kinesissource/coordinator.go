@@ -284,7 +284,7 @@ func (s *Source) balance(ctx context.Context) {
 		if !asked && l.Owner == s.cfg.WorkerID && l.CheckpointOwner != "" && !heldKeys[l.Key] {
 			// Asked for by an earlier life of this worker id: wait for the
 			// hand-off as it would have.
-			s.pending[l.Key] = &pendingLease{marked: now, counter: l.Counter, since: now}
+			s.pending[l.Key] = &pendingLease{from: l.CheckpointOwner, marked: now, counter: l.Counter, since: now}
 		}
 	}
 	for k := range s.pending {
@@ -338,7 +338,7 @@ func (s *Source) askForLease(ctx context.Context, l lease) {
 	}
 	now := time.Now()
 	s.log.Info("lease asked for", "shard", l.Key, "from", l.Owner)
-	s.pending[l.Key] = &pendingLease{marked: now, counter: got.Counter, since: now}
+	s.pending[l.Key] = &pendingLease{from: l.Owner, marked: now, counter: got.Counter, since: now}
 }
 
 // checkPending looks at the leases asked for: one its old owner handed over
@@ -372,7 +372,7 @@ func (s *Source) checkPending(ctx context.Context) {
 				s.countOp("release", err)
 				continue
 			}
-			s.startLease(cur, "handoff", cur.Owner)
+			s.startLease(cur, "handoff", p.from)
 		default:
 			if cur.Counter != p.counter {
 				p.counter, p.since = cur.Counter, now

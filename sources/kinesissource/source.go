@@ -97,6 +97,7 @@ func (h *handoff) isReady() bool {
 // pendingLease is a lease this instance asked for, until its old owner
 // hands it over.
 type pendingLease struct {
+	from    string    // its owner when asked for
 	marked  time.Time // when this instance asked
 	counter int64     // leaseCounter last seen
 	since   time.Time // when counter was first seen
