@@ -66,8 +66,15 @@ func (b *balancer) plan(leases []lease, seen map[string]seenLease, held map[stri
 		byKey[l.Key] = l
 	}
 	expired := func(l lease) bool {
-		if l.Owner == "" {
+		if l.Owner == "" && l.CheckpointOwner == "" {
 			return true
+		}
+		if l.Owner == "" {
+			// Its taker gave it up while its old owner still hands it
+			// over: free once that is done, or once its counter stood
+			// still.
+			s, ok := seen[l.Key]
+			return ok && now.Sub(s.since) > b.failover
 		}
 		if l.Owner == b.me {
 			return !held[l.Key] // ours from an earlier life of this worker id
@@ -87,6 +94,8 @@ func (b *balancer) plan(leases []lease, seen map[string]seenLease, held map[stri
 			counts[b.me]++
 		case expired(l):
 			avail = append(avail, l)
+		case l.Owner == "":
+			counts[l.CheckpointOwner]++
 		default:
 			counts[l.Owner]++
 		}
@@ -126,7 +135,7 @@ func (b *balancer) plan(leases []lease, seen map[string]seenLease, held map[stri
 	if most > target || most == target && need > 1 {
 		var theirs []lease
 		for _, l := range active {
-			if l.Owner == victim && !held[l.Key] {
+			if l.Owner == victim && !held[l.Key] && l.CheckpointOwner == "" { // not one already moving
 				theirs = append(theirs, l)
 			}
 		}

@@ -123,3 +123,41 @@ func TestObserveExpiry(t *testing.T) {
 		t.Fatal("vanished lease kept")
 	}
 }
+
+// A lease being handed over counts as its taker's and is never stolen
+// again; one its taker gave up is free only once its old owner let go (or
+// stopped renewing it).
+func TestBalancerHandoff(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := balancer{me: "me", failover: 10 * time.Second, rand: func(n int) int { return 0 }}
+	moving := func(owner, cpo string) []lease {
+		ls := leasesOf("b", "b", "b", "b")
+		ls[0].Owner, ls[0].CheckpointOwner = owner, cpo
+		return ls
+	}
+	seen := func(ls []lease, at time.Time) map[string]seenLease {
+		s := map[string]seenLease{}
+		observe(s, ls, at)
+		return s
+	}
+	// Asked for by "c": b holds 3, c 1, me 0: steal one of b's, not the
+	// moving one.
+	ls := moving("c", "b")
+	p := b.plan(ls, seen(ls, now), map[string]bool{}, now)
+	if len(p.take) != 0 || len(p.steal) != 1 || p.steal[0].Key == "shard-0" {
+		t.Errorf("plan %+v, want one steal of a lease not moving", p)
+	}
+	// Its taker gave it up while b hands it over: not free yet, b's.
+	ls = moving("", "b")
+	p = b.plan(ls, seen(ls, now), map[string]bool{}, now)
+	if len(p.take) != 0 || len(p.steal) != 1 || p.steal[0].Key == "shard-0" {
+		t.Errorf("plan %+v, want one steal of a lease not moving", p)
+	}
+	// ... and free once its counter stood still for failover_time.
+	sn := seen(ls, now)
+	sn["shard-0"] = seenLease{counter: ls[0].Counter, since: now.Add(-time.Minute)}
+	p = b.plan(ls, sn, map[string]bool{}, now)
+	if got := keys(p.take); !slices.Equal(got, []string{"shard-0"}) {
+		t.Errorf("take %v, want [shard-0]", got)
+	}
+}

@@ -56,6 +56,22 @@ type Config struct {
 	// lease whose counter did not move for this long is taken by another
 	// instance. Leases are renewed every FailoverTime/3.
 	FailoverTime time.Duration `yaml:"failover_time"`
+	// HandoffTimeout bounds a graceful hand-off, when a lease moves between
+	// two live instances (one joins and takes its share, as KCL 3.x's
+	// graceful lease handoff): the taker marks the lease (leaseOwner is the
+	// taker, checkpointOwner the owner); the owner, at its next renewal,
+	// stops handing out records of the shard, waits until the batches it
+	// handed out are acknowledged, checkpoints and removes checkpointOwner;
+	// only then does the taker start reading, from that checkpoint: nothing
+	// is read twice. An owner whose batches are not all acknowledged within
+	// handoff_timeout checkpoints what was and lets go (the rest is read
+	// again); one that does not answer at all (an older vpcflow, a hung
+	// process) loses the lease once its counter stands still for
+	// failover_time, or handoff_timeout + failover_time after the mark.
+	// Close drains within the same bound. 0 turns the hand-off off: a lease
+	// is stolen at once and what its owner had not checkpointed is read
+	// again.
+	HandoffTimeout time.Duration `yaml:"handoff_timeout"`
 	// WorkerID names this instance in the lease table. Empty means
 	// hostname:pid:random, unique per process.
 	WorkerID string `yaml:"worker_id"`
@@ -86,6 +102,9 @@ type Config struct {
 //   - failover_time 10s, renewal every 3.3s: a dead instance's shards are
 //     read again ~10-13s later, while three missed renewals in a row (a
 //     DynamoDB hiccup) are needed to lose a lease.
+//   - handoff_timeout 30s (KCL 3.x's default): room for a sink's retries to
+//     end before a moving lease is let go, while a shard waits at most this
+//     long for its new owner to start.
 //   - max_records_per_call 10000 (the API maximum): one call per shard per
 //     200ms (the 5 reads/s limit) then drains a busy shard's 1000 records/s.
 //   - batch_max_records 4096, as the kafka source: a batch of ~1.9 MB of
@@ -100,6 +119,7 @@ func NewDefaultConfig() *Config {
 		StartFrom:         StartTrimHorizon,
 		Payload:           PayloadAuto,
 		FailoverTime:      10 * time.Second,
+		HandoffTimeout:    30 * time.Second,
 		MaxRecordsPerCall: 10000,
 		BatchMaxRecords:   4096,
 		PollInterval:      time.Second,
@@ -133,6 +153,9 @@ func (c *Config) Validate() error {
 	if c.FailoverTime < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("failover_time must be at least 300ms, got %s", c.FailoverTime))
 	}
+	if c.HandoffTimeout < 0 {
+		errs = append(errs, fmt.Errorf("handoff_timeout must not be negative, got %s", c.HandoffTimeout))
+	}
 	if c.MaxRecordsPerCall < 1 || c.MaxRecordsPerCall > 10000 {
 		errs = append(errs, fmt.Errorf("max_records_per_call must be between 1 and 10000, got %d", c.MaxRecordsPerCall))
 	}
@@ -149,6 +172,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("shard_sync_interval must be positive, got %s", c.ShardSyncInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// drainTimeout bounds how long in-flight batches are waited for when a
+// lease is let go (hand-off, Close).
+func (c *Config) drainTimeout() time.Duration {
+	if c.HandoffTimeout > 0 {
+		return c.HandoffTimeout
+	}
+	return c.FailoverTime
 }
 
 // leaseTable returns the lease table name.

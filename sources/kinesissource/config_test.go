@@ -33,13 +33,17 @@ func TestGoodConfigs(t *testing.T) {
 		}
 	}
 	cfg, _ := load(t, "testdata/config/full.good.yaml")
-	if cfg.FailoverTime != 20*time.Second || cfg.PollInterval != 500*time.Millisecond || cfg.MaxLeases != 8 ||
+	if cfg.FailoverTime != 20*time.Second || cfg.HandoffTimeout != 45*time.Second || cfg.PollInterval != 500*time.Millisecond || cfg.MaxLeases != 8 ||
 		!cfg.StartTimestamp.Equal(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)) || cfg.leaseTable() != "vpcflow-leases" {
 		t.Errorf("full config decoded as %+v", cfg)
 	}
 	cfg, _ = load(t, "testdata/config/minimal.good.yaml")
-	if cfg.leaseTable() != "vpcflow-vpc-flow-logs" || cfg.Payload != PayloadAuto || cfg.FailoverTime != 10*time.Second {
+	if cfg.leaseTable() != "vpcflow-vpc-flow-logs" || cfg.Payload != PayloadAuto || cfg.FailoverTime != 10*time.Second || cfg.HandoffTimeout != 30*time.Second {
 		t.Errorf("defaults: %+v", cfg)
+	}
+	cfg, _ = load(t, "testdata/config/handoff-off.good.yaml")
+	if cfg.HandoffTimeout != 0 || cfg.drainTimeout() != cfg.FailoverTime {
+		t.Errorf("handoff_timeout: 0 decoded as %s (drain %s)", cfg.HandoffTimeout, cfg.drainTimeout())
 	}
 }
 
@@ -49,7 +53,7 @@ func TestBadConfigs(t *testing.T) {
 		want []string
 	}{
 		{"no-stream.bad.yaml", []string{"stream must be set"}},
-		{"bad-values.bad.yaml", []string{"start_from", "payload", "failover_time", "max_records_per_call", "poll_interval", "max_leases"}},
+		{"bad-values.bad.yaml", []string{"start_from", "payload", "failover_time", "max_records_per_call", "poll_interval", "max_leases", "handoff_timeout"}},
 		{"timestamp-missing.bad.yaml", []string{"start_timestamp"}},
 		{"unknown-key.bad.yaml", []string{"shard_count"}},
 	} {

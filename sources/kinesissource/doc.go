@@ -16,13 +16,43 @@
 // The lease table holds one item per shard with the KCL's attribute names
 // (leaseKey, leaseOwner, leaseCounter, checkpoint,
 // checkpointSubSequenceNumber, ownerSwitchesSinceCheckpoint, parentShardId
-// as a string set), so the usual tools read it. An instance renews its
-// leases every failover_time/3 by incrementing leaseCounter. A lease whose
-// counter did not move for failover_time is expired and taken by another
-// instance; when none is expired, an instance below its even share steals
-// one lease from the most loaded instance. Every take, steal, renewal,
-// checkpoint and release is a write conditional on leaseCounter (and
-// leaseOwner), so two instances never both win a lease.
+// as a string set, and KCL 3.x's checkpointOwner during a hand-off), so the
+// usual tools read it. An instance renews its leases every failover_time/3
+// by incrementing leaseCounter. A lease whose counter did not move for
+// failover_time is expired and taken by another instance; when none is
+// expired, an instance below its even share asks the most loaded instance
+// for one lease (a graceful hand-off, below). Every take, hand-off,
+// renewal, checkpoint and release is a write conditional on leaseCounter
+// (and leaseOwner or checkpointOwner), so two instances never both win a
+// lease.
+//
+// # Graceful hand-off
+//
+// When nobody crashed, moving a lease delivers nothing twice, as the Kinesis
+// Client Library 3.x's graceful lease handoff does it:
+//
+//  1. The taker marks the lease: leaseOwner becomes the taker and
+//     checkpointOwner the owner (conditional on both being unchanged). The
+//     lease then counts as the taker's; nobody else asks for it.
+//  2. The owner notices at its next renewal (every failover_time/3) or lease
+//     scan, stops reading the shard and handing out its batches, and waits
+//     until every batch it handed out is acknowledged (at most
+//     handoff_timeout). It keeps renewing the lease meanwhile, as its
+//     checkpointOwner.
+//  3. It checkpoints the acknowledged position and removes checkpointOwner
+//     (conditional on being checkpointOwner): the lease is the taker's.
+//  4. The taker, looking at the leases it asked for every
+//     min(failover_time/3, 1s), starts reading once checkpointOwner is gone,
+//     from that checkpoint: exactly where delivery stopped.
+//
+// Batches still unacknowledged after handoff_timeout are not checkpointed:
+// the taker reads them again. An owner that does not answer (it crashed
+// after the mark, or is an older vpcflow) loses the lease the old way: the
+// taker removes checkpointOwner itself once the counter stood still for
+// failover_time (or after handoff_timeout + failover_time), and reads from
+// the last checkpoint. handoff_timeout: 0 turns asking off: leases are
+// stolen at once, and what their owner had not checkpointed is read again
+// (an instance still answers others' requests).
 //
 // # Acknowledgement
 //
@@ -33,10 +63,16 @@
 // checkpointed as the KCL does, with the sub-sequence number of the last
 // user record, so a restart inside an aggregate resumes at the next user
 // record. A nack (ack(err)) makes the shard read again from its last
-// acknowledged position. Close stops reading, waits (until its context is
-// done, at most failover_time) for handed-out batches to be acknowledged,
-// checkpoints and releases the leases. A crash loses nothing: the next
-// owner reads again from the checkpoint (at least once).
+// acknowledged position; the batches handed out after it are discarded
+// (their acks change nothing) and read again. Close (SIGTERM) stops
+// reading, waits (until its context is done, at most handoff_timeout, or
+// failover_time when it is 0) for handed-out batches to be acknowledged,
+// checkpoints every acknowledged position and releases the leases (leases
+// asked for and not yet handed over are given up): other instances take
+// them at their next lease scan and read on from where delivery stopped.
+// Leases therefore move exactly once when nobody crashed (scale-out,
+// scale-in, SIGTERM). A crash loses nothing: the next owner reads again
+// from the checkpoint (at least once).
 //
 // # Resharding
 //

@@ -32,6 +32,11 @@ const (
 	attrCheckpointSub = "checkpointSubSequenceNumber"
 	attrOwnerSwitches = "ownerSwitchesSinceCheckpoint"
 	attrParents       = "parentShardId" // string set
+	// attrCheckpointOwner marks a lease being handed over, as KCL 3.x's
+	// graceful lease handoff does: leaseOwner already names the taker, and
+	// checkpointOwner the old owner, the only one allowed to write the
+	// checkpoint until it removes the attribute.
+	attrCheckpointOwner = "checkpointOwner"
 )
 
 // lease is one item of the lease table: a shard, its owner and checkpoint.
@@ -42,6 +47,14 @@ type lease struct {
 	Checkpoint    position
 	OwnerSwitches int64
 	Parents       []string
+	// CheckpointOwner is set while the lease is handed over from it to
+	// Owner.
+	CheckpointOwner string
+}
+
+// handingOver reports whether l is being handed over by owner.
+func (l *lease) handingOver(owner string) bool {
+	return l.CheckpointOwner != "" && l.CheckpointOwner == owner
 }
 
 // errLeaseLost is returned when a conditional write finds the lease changed:
@@ -143,6 +156,14 @@ func (t *leaseTable) create(ctx context.Context, l lease) (bool, error) {
 // With release it also gives the lease up (removes leaseOwner). l.Counter
 // is updated on success.
 //
+// While this instance hands the lease over (l.CheckpointOwner is this
+// instance), renew is conditional on checkpointOwner instead of leaseOwner,
+// and release removes checkpointOwner: the taker named in leaseOwner then
+// reads from the checkpoint written. A lease found marked for a hand-off
+// by this instance (another instance asked for it) is switched to that
+// state: l.Owner, l.CheckpointOwner and l.Counter are updated and the write
+// is made as the hand-off's.
+//
 // A write that failed on the client side (a timeout, a cancelled context)
 // may have been applied: when the condition then fails but the item still
 // names this instance as owner, the write is retried with the counter read
@@ -153,7 +174,14 @@ func (t *leaseTable) renew(ctx context.Context, l *lease, cp *position, release 
 		return err
 	}
 	cur, ok, gerr := t.get(ctx, l.Key)
-	if gerr != nil || !ok || cur.Owner != t.owner {
+	if gerr != nil || !ok {
+		return errLeaseLost
+	}
+	switch {
+	case cur.handingOver(t.owner):
+		l.Owner, l.CheckpointOwner = cur.Owner, cur.CheckpointOwner
+	case cur.Owner == t.owner && cur.CheckpointOwner == "" && l.CheckpointOwner == "":
+	default:
 		return errLeaseLost
 	}
 	l.Counter = cur.Counter
@@ -178,9 +206,17 @@ func (t *leaseTable) get(ctx context.Context, key string) (lease, bool, error) {
 }
 
 func (t *leaseTable) renewOnce(ctx context.Context, l *lease, cp *position, release bool) error {
-	names := map[string]string{"#c": attrCounter, "#o": attrOwner}
+	names := map[string]string{"#c": attrCounter, "#cpo": attrCheckpointOwner}
 	vals := map[string]types.AttributeValue{
 		":old": num(l.Counter), ":new": num(l.Counter + 1), ":me": str(t.owner),
+	}
+	handoff := l.handingOver(t.owner)
+	cond := "#c = :old AND #o = :me AND attribute_not_exists(#cpo)"
+	if handoff {
+		cond = "#c = :old AND #cpo = :me"
+	}
+	if !handoff || release && cp != nil && cp.Seq == cpShardEnd {
+		names["#o"] = attrOwner // DynamoDB refuses names an expression does not use
 	}
 	expr := "SET #c = :new"
 	if cp != nil {
@@ -188,14 +224,19 @@ func (t *leaseTable) renewOnce(ctx context.Context, l *lease, cp *position, rele
 		vals[":cp"], vals[":sub"], vals[":zero"] = str(cp.Seq), num(cp.Sub), num(0)
 		expr += ", #cp = :cp, #sub = :sub, #sw = :zero"
 	}
-	if release {
+	switch {
+	case release && handoff && cp != nil && cp.Seq == cpShardEnd:
+		expr += " REMOVE #cpo, #o" // nothing left to read: nobody owns it
+	case release && handoff:
+		expr += " REMOVE #cpo"
+	case release:
 		expr += " REMOVE #o"
 	}
 	_, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &t.name,
 		Key:                       map[string]types.AttributeValue{attrKey: str(l.Key)},
 		UpdateExpression:          &expr,
-		ConditionExpression:       aws.String("#c = :old AND #o = :me"),
+		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
 	})
@@ -210,15 +251,19 @@ func (t *leaseTable) renewOnce(ctx context.Context, l *lease, cp *position, rele
 		l.Checkpoint, l.OwnerSwitches = *cp, 0
 	}
 	if release {
-		l.Owner = ""
+		if !handoff || cp != nil && cp.Seq == cpShardEnd {
+			l.Owner = ""
+		}
+		l.CheckpointOwner = ""
 	}
 	return nil
 }
 
 // take makes this instance the owner of a lease last seen as l (an expired,
-// unowned or stolen lease) and returns the lease as written.
+// unowned or stolen lease) and returns the lease as written. A hand-off in
+// progress is ended: its old owner can no longer checkpoint.
 func (t *leaseTable) take(ctx context.Context, l lease) (lease, error) {
-	names := map[string]string{"#c": attrCounter, "#o": attrOwner}
+	names := map[string]string{"#c": attrCounter, "#o": attrOwner, "#cpo": attrCheckpointOwner}
 	vals := map[string]types.AttributeValue{":old": num(l.Counter), ":new": num(l.Counter + 1), ":me": str(t.owner)}
 	expr := "SET #c = :new, #o = :me"
 	if l.Owner != "" && l.Owner != t.owner {
@@ -226,11 +271,17 @@ func (t *leaseTable) take(ctx context.Context, l lease) (lease, error) {
 		vals[":one"] = num(1)
 		expr += " ADD #sw :one"
 	}
+	expr += " REMOVE #cpo"
+	return t.update(ctx, l.Key, expr, "#c = :old", names, vals)
+}
+
+// update applies a conditional update and returns the lease as written.
+func (t *leaseTable) update(ctx context.Context, key, expr, cond string, names map[string]string, vals map[string]types.AttributeValue) (lease, error) {
 	out, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &t.name,
-		Key:                       map[string]types.AttributeValue{attrKey: str(l.Key)},
+		Key:                       map[string]types.AttributeValue{attrKey: str(key)},
 		UpdateExpression:          &expr,
-		ConditionExpression:       aws.String("#c = :old"),
+		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
 		ReturnValues:              types.ReturnValueAllNew,
@@ -242,6 +293,40 @@ func (t *leaseTable) take(ctx context.Context, l lease) (lease, error) {
 		return lease{}, err
 	}
 	return fromItem(out.Attributes)
+}
+
+// requestHandoff asks the owner of l (last seen so) to hand it over to this
+// instance: leaseOwner becomes this instance and checkpointOwner the old
+// owner, which stops reading, checkpoints what was acknowledged and then
+// removes checkpointOwner (KCL 3.x's graceful lease handoff).
+func (t *leaseTable) requestHandoff(ctx context.Context, l lease) (lease, error) {
+	names := map[string]string{"#c": attrCounter, "#o": attrOwner, "#cpo": attrCheckpointOwner, "#sw": attrOwnerSwitches}
+	vals := map[string]types.AttributeValue{
+		":old": num(l.Counter), ":new": num(l.Counter + 1), ":me": str(t.owner),
+		":from": str(l.Owner), ":one": num(1),
+	}
+	return t.update(ctx, l.Key, "SET #c = :new, #o = :me, #cpo = :from ADD #sw :one",
+		"#c = :old AND #o = :from AND attribute_not_exists(#cpo)", names, vals)
+}
+
+// forceHandoff ends a hand-off to this instance that its old owner did not
+// complete in time: checkpointOwner is removed (the old owner can no longer
+// checkpoint) and the lease, last seen as l, is this instance's.
+func (t *leaseTable) forceHandoff(ctx context.Context, l lease) (lease, error) {
+	names := map[string]string{"#c": attrCounter, "#o": attrOwner, "#cpo": attrCheckpointOwner}
+	vals := map[string]types.AttributeValue{
+		":old": num(l.Counter), ":new": num(l.Counter + 1), ":me": str(t.owner), ":from": str(l.CheckpointOwner),
+	}
+	return t.update(ctx, l.Key, "SET #c = :new REMOVE #cpo", "#c = :old AND #o = :me AND #cpo = :from", names, vals)
+}
+
+// abandonHandoff gives up a lease this instance asked for (on Close): the
+// old owner still completes its hand-off and the lease is then unowned.
+func (t *leaseTable) abandonHandoff(ctx context.Context, key string) error {
+	names := map[string]string{"#c": attrCounter, "#o": attrOwner}
+	vals := map[string]types.AttributeValue{":me": str(t.owner), ":one": num(1)}
+	_, err := t.update(ctx, key, "ADD #c :one REMOVE #o", "#o = :me", names, vals)
+	return err
 }
 
 // remove deletes the lease of a finished shard that left the stream
@@ -307,6 +392,7 @@ func fromItem(it map[string]types.AttributeValue) (lease, error) {
 	get(func() (err error) { l.Checkpoint.Seq, err = getS(it, attrCheckpoint, false); return })
 	get(func() (err error) { l.Checkpoint.Sub, err = getN(it, attrCheckpointSub); return })
 	get(func() (err error) { l.OwnerSwitches, err = getN(it, attrOwnerSwitches); return })
+	get(func() (err error) { l.CheckpointOwner, err = getS(it, attrCheckpointOwner, false); return })
 	switch v := it[attrParents].(type) {
 	case nil:
 	case *types.AttributeValueMemberSS:

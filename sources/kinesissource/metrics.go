@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	}, []string{"source", "outcome"})
 	leaseOps := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_kinesis_lease_operations_total",
-		Help: "Lease table writes by operation (create, renew, take, steal, release, checkpoint) and outcome (ok, lost, error).",
+		Help: "Lease table writes by operation (create, renew, take, steal, release, checkpoint, handoff_request, handoff, handoff_force, handoff_abandon) and outcome (ok, lost, error).",
 	}, []string{"source", "op", "outcome"})
 	cps := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpcflow_kinesis_checkpoints_total",

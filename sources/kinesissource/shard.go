@@ -222,6 +222,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 				select {
 				case s.out <- delivery{b: b, h: h, tk: tk}:
 				case <-ctx.Done():
+					h.tr.unsend()
 					return
 				}
 			}

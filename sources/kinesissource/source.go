@@ -47,14 +47,17 @@ type Source struct {
 	closing              chan struct{}
 	closeOnce            sync.Once
 	closeErr             error
-	outstanding          atomic.Int64
-	idle                 chan struct{}
+	// handoffReady receives the held leases whose hand-off drained.
+	handoffReady chan *held
 
 	batches flowlog.BatchPool // acknowledged batches, for reuse
 
 	mu   sync.Mutex
 	held map[string]*held
 	seen map[string]seenLease // coordinator only
+	// pending holds the leases this instance asked for and whose old owner
+	// has not handed them over yet (coordinator, then Close).
+	pending map[string]*pendingLease
 	// missing holds the unfinished leases whose shard the last shard sync
 	// did not find in the stream (coordinator only).
 	missing map[string]time.Time
@@ -68,9 +71,36 @@ type held struct {
 	done      chan struct{}
 	written   position // last checkpoint written
 	renewedAt time.Time
+	// handoff is set while the lease is handed over to another instance
+	// (coordinator only).
+	handoff *handoff
 	// children are the shards that GetRecords named at the shard end; set
 	// by the reader before done is closed.
 	children []types.ChildShard
+}
+
+// handoff is a lease being handed over: its reader stopped; ready closes
+// once its batches were acknowledged (or handoff_timeout passed).
+type handoff struct {
+	ready chan struct{}
+}
+
+func (h *handoff) isReady() bool {
+	select {
+	case <-h.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// pendingLease is a lease this instance asked for, until its old owner
+// hands it over.
+type pendingLease struct {
+	from    string    // its owner when asked for
+	marked  time.Time // when this instance asked
+	counter int64     // leaseCounter last seen
+	since   time.Time // when counter was first seen
 }
 
 type delivery struct {
@@ -114,9 +144,11 @@ func newSource(cfg Config, set component.Settings, kin kinesisAPI, ddb dynamoAPI
 		out:     make(chan delivery),
 		poke:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
-		idle:    make(chan struct{}, 1),
 		held:    map[string]*held{},
 		seen:    map[string]seenLease{},
+		pending: map[string]*pendingLease{},
+
+		handoffReady: make(chan *held),
 	}
 	s.runCtx, s.stopRun = context.WithCancel(context.Background())
 	s.readCtx, s.stopReaders = context.WithCancel(context.Background())
@@ -164,7 +196,7 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	for {
 		select {
 		case d := <-s.out:
-			if d.h.tr.discarded(d.tk) {
+			if !d.h.tr.handout(d.tk) {
 				// The lease was lost (its new owner reads this again) or a
 				// nack came since: the reader reads it again after the
 				// last acknowledged batch. Handing it out would only
@@ -172,16 +204,9 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 				s.batches.Put(d.b)
 				continue
 			}
-			s.outstanding.Add(1)
 			ack := ackonce.Func(func(_ context.Context, err error) {
 				d.h.tr.ack(d.tk, err == nil)
 				s.batches.Put(d.b)
-				if s.outstanding.Add(-1) == 0 {
-					select {
-					case s.idle <- struct{}{}:
-					default:
-					}
-				}
 			})
 			return d.b, ack, nil
 		case <-ctx.Done():
@@ -192,10 +217,12 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 	}
 }
 
-// Close stops reading, waits (until ctx is done, at most failover_time) for
-// the batches already handed out to be acknowledged, checkpoints what was
-// acknowledged and releases the leases so other instances take them at
-// once. It is idempotent and safe before Start.
+// Close stops reading, waits (until ctx is done, at most handoff_timeout,
+// or failover_time when the hand-off is off) for the batches already handed
+// out to be acknowledged, checkpoints what was acknowledged and releases
+// the leases so other instances take them at once, from where delivery
+// stopped. Leases this instance asked for and was not handed yet are given
+// up. It is idempotent and safe before Start.
 func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
@@ -205,27 +232,38 @@ func (s *Source) Close(ctx context.Context) error {
 			s.stopReaders()
 			return
 		}
+		// The coordinator keeps renewing (and checkpointing) meanwhile.
 		s.stopReaders()
-		deadline := time.NewTimer(s.cfg.FailoverTime)
-		defer deadline.Stop()
-	wait:
-		for s.outstanding.Load() > 0 {
-			select {
-			case <-s.idle:
-			case <-ctx.Done():
-				break wait
-			case <-deadline.C:
-				break wait
-			}
-		}
-		if n := s.outstanding.Load(); n > 0 {
-			s.log.Warn("closing with unacknowledged batches; they will be read again", "batches", n)
-		}
+		dctx, cancel := context.WithTimeout(ctx, s.cfg.drainTimeout())
+		s.drain(dctx)
+		cancel()
 		s.stopRun()
 		s.wg.Wait()
 		s.closeErr = s.releaseAll(ctx)
 	})
 	return s.closeErr
+}
+
+// drain waits until the readers stopped and every batch they handed out
+// was acknowledged, or ctx is done.
+func (s *Source) drain(ctx context.Context) {
+	for _, h := range s.heldList() {
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+		}
+		select {
+		case <-h.tr.idle():
+		case <-ctx.Done():
+		}
+	}
+	n := 0
+	for _, h := range s.heldList() {
+		n += h.tr.inflight()
+	}
+	if n > 0 {
+		s.log.Warn("closing with unacknowledged batches; they will be read again", "batches", n)
+	}
 }
 
 // abandon stops everything without checkpointing or releasing, as a crash
@@ -263,6 +301,14 @@ func (s *Source) releaseAll(ctx context.Context) error {
 		s.m.lag.DeleteLabelValues(h.l.Key)
 	}
 	s.m.leasesHeld.Set(0)
+	for key := range s.pending {
+		err := s.table.abandonHandoff(ctx, key)
+		s.countOp("handoff_abandon", err)
+		if err != nil && !errors.Is(err, errLeaseLost) {
+			errs = append(errs, fmt.Errorf("give up lease %s: %w", key, err))
+		}
+		delete(s.pending, key)
+	}
 	return errors.Join(errs...)
 }
 

@@ -62,6 +62,10 @@ type tracker struct {
 	rewind bool
 	dead   bool // the lease was lost or released: acks are ignored
 	notify func()
+	// sent counts the batches given to Read and not yet acknowledged or
+	// discarded; idleCh (when asked for) closes once it is 0.
+	sent   int
+	idleCh chan struct{}
 }
 
 // ticket identifies a batch for ack.
@@ -80,20 +84,71 @@ func newTracker(start position, notify func()) *tracker {
 
 // add registers a batch ending at pos, already acknowledged when done. It
 // refuses (ok false) while a rewind is pending: the batch lies beyond the
-// position the reader must go back to, and is to be discarded.
+// position the reader must go back to, and is to be discarded. A batch
+// that is not done counts as sent to Read until it is acknowledged,
+// discarded by Read (handout) or taken back (unsend).
 func (t *tracker) add(pos position, done bool) (tk ticket, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.rewind {
 		return ticket{}, false
 	}
+	if !done {
+		t.sent++
+	}
 	return t.ct.Add(pos, done), true
 }
+
+// unsend takes back a batch the reader added but could not give to Read
+// (its context ended).
+func (t *tracker) unsend() {
+	t.mu.Lock()
+	t.settleLocked()
+	t.mu.Unlock()
+}
+
+// handout reports whether Read may hand out the batch of tk. A batch that
+// no longer counts (see discarded) is settled and must not be handed out.
+func (t *tracker) handout(tk ticket) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dead || t.ct.Stale(tk) {
+		t.settleLocked()
+		return false
+	}
+	return true
+}
+
+func (t *tracker) settleLocked() {
+	t.sent--
+	if t.sent <= 0 && t.idleCh != nil {
+		close(t.idleCh)
+		t.idleCh = nil
+	}
+}
+
+// idle returns a channel closed once every batch sent to Read was
+// acknowledged or discarded. Once the reader stopped, no batch is sent any
+// more and the position checkpointed then is final.
+func (t *tracker) idle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sent <= 0 {
+		return closedCh
+	}
+	if t.idleCh == nil {
+		t.idleCh = make(chan struct{})
+	}
+	return t.idleCh
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // ack marks a batch acknowledged (ok) or asks for a rewind (!ok). notify is
 // called when the shard becomes finished.
 func (t *tracker) ack(tk ticket, ok bool) {
 	t.mu.Lock()
+	t.settleLocked()
 	if t.dead || t.ct.Stale(tk) {
 		t.mu.Unlock()
 		return
@@ -168,10 +223,10 @@ func (t *tracker) kill() {
 	t.mu.Unlock()
 }
 
-// discarded reports whether the batch of tk no longer counts: the lease
-// was lost, or a nack since it was added makes the reader read it again.
-func (t *tracker) discarded(tk ticket) bool {
+// inflight is the number of batches sent to Read and not yet acknowledged
+// or discarded.
+func (t *tracker) inflight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.dead || t.ct.Stale(tk)
+	return max(t.sent, 0)
 }

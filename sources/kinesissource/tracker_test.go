@@ -118,3 +118,55 @@ func TestCmpSeq(t *testing.T) {
 		}
 	}
 }
+
+// Every batch sent to Read is settled once: acknowledged, discarded by Read
+// or taken back by the reader; idle closes then.
+func TestTrackerIdle(t *testing.T) {
+	tr := newTracker(pos("1", 0), nil)
+	isClosed := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	if !isClosed(tr.idle()) {
+		t.Fatal("idle with nothing sent is not closed")
+	}
+	a, _ := tr.add(pos("2", 0), false)
+	b, _ := tr.add(pos("3", 0), false)
+	tr.add(pos("4", 0), true) // nothing to hand out: not sent
+	c, _ := tr.add(pos("5", 0), false)
+	idle := tr.idle()
+	if n := tr.inflight(); n != 3 {
+		t.Fatalf("inflight = %d, want 3", n)
+	}
+	if !tr.handout(a) || !tr.handout(b) {
+		t.Fatal("handout refused")
+	}
+	tr.unsend() // c: the reader stopped before Read took it
+	tr.ack(a, true)
+	if isClosed(idle) {
+		t.Fatal("idle with b unacknowledged")
+	}
+	tr.ack(b, false) // a nack settles too
+	if !isClosed(idle) || tr.inflight() != 0 {
+		t.Fatalf("not idle after every batch settled (inflight %d)", tr.inflight())
+	}
+	if cp, _ := tr.checkpoint(); cp != pos("2", 0) {
+		t.Fatalf("checkpoint = %v, want 2", cp)
+	}
+	_ = c
+
+	// A batch that no longer counts is settled by handout.
+	tr2 := newTracker(pos("1", 0), nil)
+	d, _ := tr2.add(pos("2", 0), false)
+	tr2.kill()
+	if tr2.handout(d) {
+		t.Fatal("handout of a killed tracker's batch")
+	}
+	if tr2.inflight() != 0 {
+		t.Fatal("discarded batch still in flight")
+	}
+}
