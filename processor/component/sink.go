@@ -3,6 +3,8 @@ package component
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -59,4 +61,54 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// RejectedError reports that a destination refused some records of a
+// batch because of the records themselves (HTTP 400 or 422 for the
+// request, 413 for a record too large to send alone), while it accepted
+// the others. It is the only error a sink returns for records that no
+// retry can deliver: the engine writes the refused records alone to the
+// sink's dead_letter, or applies on_rejected (block: retry them; drop:
+// count and log). An error about the destination (401, 403, 5xx, a
+// timeout) is never a RejectedError.
+type RejectedError struct {
+	// Indexes are the positions of the refused records in the batch
+	// (b.Records, or b.Failed for a batch of an .errors output), ascending
+	// and without duplicates.
+	Indexes []int
+	// Err says why (the first refusal), with no secret in it.
+	Err error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("%d records rejected: %v", len(e.Indexes), e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// Rejected returns a *RejectedError for the records at indexes (sorted
+// and deduplicated here), or nil when there are none.
+func Rejected(err error, indexes []int) error {
+	if len(indexes) == 0 {
+		return nil
+	}
+	idx := slices.Clone(indexes)
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	return &RejectedError{Indexes: idx, Err: err}
+}
+
+// AsRejected returns the *RejectedError in err's chain, if any.
+func AsRejected(err error) (*RejectedError, bool) {
+	var r *RejectedError
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// Blocker is implemented by sinks that retry internally and can tell when
+// they are blocked by their destination (refused, unreachable): the engine
+// reports them in vpcflow_sink_blocked and, past stuck_after, in /healthz.
+// Blocked returns the reason (no secret in it), or nil.
+type Blocker interface {
+	Blocked() error
 }

@@ -44,9 +44,13 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Auth adds an Authorization header.
 	Auth AuthConfig `yaml:"auth"`
-	// MaxRetryDuration bounds how long one request is retried; past it the
-	// records fail permanently (dead_letter). 0, the default, retries for
-	// ever and holds the pipeline back while the intake is down.
+	// MaxRetryDuration bounds how long one request is retried while its
+	// destination fails (network, 401, 403, 404, 5xx…); past it the records
+	// fail permanently (dead_letter). 0, the default, retries for ever and
+	// holds the pipeline back while the intake is down or refuses the
+	// token: nothing is lost. Records the intake refuses for their content
+	// (400, 422, 413 for one record) are not retried: they go to
+	// dead_letter, or on_rejected applies.
 	MaxRetryDuration time.Duration `yaml:"max_retry_duration"`
 	// Retry shapes the backoff between attempts.
 	Retry RetryConfig `yaml:"retry"`
@@ -104,7 +108,8 @@ type AuthConfig struct {
 type RetryConfig struct {
 	// InitialInterval is the first wait, 250ms; it doubles at each attempt.
 	InitialInterval time.Duration `yaml:"initial_interval"`
-	// MaxInterval caps the wait, 30s.
+	// MaxInterval caps the wait, 30s; at most 1m. A Retry-After header is
+	// honoured up to 1m too.
 	MaxInterval time.Duration `yaml:"max_interval"`
 }
 
@@ -235,6 +240,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retry.MaxInterval < c.Retry.InitialInterval {
 		add("retry.max_interval must be at least retry.initial_interval, got %s", c.Retry.MaxInterval)
+	}
+	if c.Retry.MaxInterval > maxRetryAfter {
+		add("retry.max_interval must be at most %s, got %s", maxRetryAfter, c.Retry.MaxInterval)
 	}
 	if c.TLS.CAFile != "" {
 		if _, err := os.Stat(c.TLS.CAFile); err != nil {

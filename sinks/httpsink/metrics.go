@@ -12,7 +12,7 @@ import (
 type metrics struct {
 	delivered   prometheus.Counter
 	failed      prometheus.Counter
-	requests    *prometheus.CounterVec // outcome: success | retry | permanent
+	requests    *prometheus.CounterVec // outcome: success | retry | rejected | permanent
 	latency     prometheus.Observer
 	retries     *prometheus.CounterVec // class: 4xx | 5xx | network
 	batchBytes  prometheus.Observer
@@ -39,14 +39,14 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		delivered: counter("vpcflow_sink_http_records_delivered_total",
 			"Records an http sink delivered (2xx).").WithLabelValues(id),
 		failed: counter("vpcflow_sink_http_records_failed_total",
-			"Records an http sink failed permanently (4xx, or retries past max_retry_duration); the engine dead-letters their batches.").WithLabelValues(id),
+			"Records an http sink could not deliver: refused by the intake for their content (400, 422, 413 alone), or retried past max_retry_duration.").WithLabelValues(id),
 		requests: counter("vpcflow_sink_http_requests_total",
-			"HTTP requests (attempts) by outcome: success, retry, permanent.", "outcome").MustCurryWith(prometheus.Labels{"sink": id}),
+			"HTTP requests (attempts) by outcome: success, retry (destination error), rejected (400/413/422: split or refused records), permanent (max_retry_duration passed).", "outcome").MustCurryWith(prometheus.Labels{"sink": id}),
 		latency: hist("vpcflow_sink_http_request_duration_seconds",
 			"Duration of one HTTP attempt, until the response is read.",
 			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
 		retries: counter("vpcflow_sink_http_retries_total",
-			"Attempts that will be retried, by class: 4xx (408, 429), 5xx, network (errors and timeouts).", "class").MustCurryWith(prometheus.Labels{"sink": id}),
+			"Attempts that will be retried, by class: 4xx (401, 403, 404, 408, 429…), 5xx, network (errors and timeouts).", "class").MustCurryWith(prometheus.Labels{"sink": id}),
 		batchBytes: hist("vpcflow_sink_http_batch_bytes",
 			"Uncompressed body size of one request.", prometheus.ExponentialBuckets(1024, 4, 9)),
 		sentBytes: counter("vpcflow_sink_http_sent_bytes_total",

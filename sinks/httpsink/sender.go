@@ -15,8 +15,9 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
-// maxRetryAfter caps a server's Retry-After.
-const maxRetryAfter = 10 * time.Minute
+// maxRetryAfter caps a server's Retry-After, so that no wait between two
+// tries exceeds a minute (retry.max_interval is capped the same).
+const maxRetryAfter = time.Minute
 
 // sender delivers requests until the queue is closed or Close gives up.
 func (s *Sink) sender() {
@@ -47,9 +48,20 @@ type attemptError struct {
 
 func (e *attemptError) Error() string { return e.msg }
 
+// retryable reports whether the error is about the destination (network,
+// 5xx, 408, 429) rather than the request.
 func (e *attemptError) retryable() bool {
 	return e.status == 0 || e.status == http.StatusRequestTimeout ||
 		e.status == http.StatusTooManyRequests || e.status >= 500
+}
+
+// refusesContent reports whether the intake refused the request for what
+// it holds (400, 422: a record it cannot take; 413: too large), which no
+// retry of the same body can fix. Every other failure (401, 403, 404,
+// other 4xx, 5xx, network) is about the destination and is retried.
+func (e *attemptError) refusesContent() bool {
+	return e.status == http.StatusBadRequest || e.status == http.StatusUnprocessableEntity ||
+		e.status == http.StatusRequestEntityTooLarge
 }
 
 func (e *attemptError) class() string {
@@ -62,57 +74,82 @@ func (e *attemptError) class() string {
 	return "4xx"
 }
 
-// deliver sends one request until it succeeds, fails permanently or Close
-// gives up, then releases its Writes. comp is scratch for the compressed
-// body; deliver returns it.
+// deliver sends one request until it succeeds, the intake refuses records
+// of it, it fails permanently (max_retry_duration) or Close gives up, then
+// releases its Writes. comp is scratch for the compressed body; deliver
+// returns it.
 func (s *Sink) deliver(req *request, comp []byte) []byte {
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
-	raw := *req.body
+	whole := req.lines.whole()
+	if whole.end != len(*req.body) {
+		// Cannot happen: every byte of a body belongs to a record.
+		whole = part{start: 0, end: len(*req.body)}
+	}
+	comp, err := s.sendPart(req, whole, comp)
+	*req.body = (*req.body)[:0]
+	s.bodies.Put(req.body)
+	req.body = nil
+	req.lines.release()
+	s.finish(req, err)
+	return comp
+}
+
+// sendPart sends the records of p until the intake accepts them or refuses
+// them for their content; a refused part of several records is split in
+// halves and each half sent again, so that only the offending records are
+// reported to their Writes. An error it returns fails every Write of req:
+// Close gave up (errClosed) or max_retry_duration passed (permanent).
+func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
+	raw := (*req.body)[p.start:p.end]
 	if !s.trailingNL && len(raw) > 0 && raw[len(raw)-1] == '\n' {
 		raw = raw[:len(raw)-1]
 	}
 	s.m.batchBytes.Observe(float64(len(raw)))
 	body := raw
 	if enc := s.comp.contentEncoding(); enc != "" {
-		comp = s.comp.compress(comp, raw)
+		comp = s.comp.compress(comp[:0], raw)
 		body = comp
-		// The uncompressed body is no longer needed while retrying.
-		*req.body = (*req.body)[:0]
-		s.bodies.Put(req.body)
-		req.body = nil
 	}
+	n := p.records()
+	if p.owners == nil { // no index: the request as one unit
+		n = req.n
+	}
+	first := time.Now()
+	blocked := false
 	defer func() {
-		if req.body != nil {
-			*req.body = (*req.body)[:0]
-			s.bodies.Put(req.body)
+		if blocked {
+			s.blocked.Add(-1)
 		}
 	}()
-
-	first := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := s.attempt(req, body)
 		if err == nil {
 			s.m.requests.WithLabelValues("success").Inc()
-			s.m.delivered.Add(float64(req.n))
+			s.m.delivered.Add(float64(n))
 			if attempt > 1 {
 				s.log.Info("http intake accepted a retried request", "url", s.redact.display,
 					"attempts", attempt, "after", time.Since(first).Round(time.Millisecond))
 			}
-			s.finish(req, nil)
-			return comp
+			return comp, nil
 		}
 		if s.hardCtx.Err() != nil {
-			s.finish(req, errClosed)
-			return comp
+			return comp, errClosed
 		}
-		if !err.retryable() {
-			s.m.requests.WithLabelValues("permanent").Inc()
-			s.m.failed.Add(float64(req.n))
-			s.log.Error("http intake refused a request; its batches go to the dead letter", "url", s.redact.display,
-				"records", req.n, "error", err.msg)
-			s.finish(req, component.Permanent(errors.New(err.msg)))
-			return comp
+		if err.refusesContent() && p.owners != nil {
+			s.m.requests.WithLabelValues("rejected").Inc()
+			if n == 1 {
+				s.m.failed.Inc()
+				s.limiter.Warn("http intake refused a record", "url", s.redact.display, "status", err.status, "error", err.msg)
+				p.reject(errors.New(err.msg))
+				return comp, nil
+			}
+			a, b := p.halves()
+			comp, e := s.sendPart(req, a, comp)
+			if e != nil {
+				return comp, e
+			}
+			return s.sendPart(req, b, comp)
 		}
 		wait := s.backoffFor(attempt)
 		if err.retryAfter > 0 {
@@ -120,28 +157,44 @@ func (s *Sink) deliver(req *request, comp []byte) []byte {
 		}
 		if s.maxRetry > 0 && time.Since(first)+wait > s.maxRetry {
 			s.m.requests.WithLabelValues("permanent").Inc()
-			s.m.failed.Add(float64(req.n))
+			s.m.failed.Add(float64(n))
 			s.log.Error("http sink gave up retrying a request (max_retry_duration)", "url", s.redact.display,
-				"records", req.n, "attempts", attempt, "error", err.msg)
-			s.finish(req, component.Permanent(fmt.Errorf("giving up after %d attempts in %s: %s",
-				attempt, time.Since(first).Round(time.Millisecond), err.msg)))
-			return comp
+				"records", n, "attempts", attempt, "error", err.msg)
+			return comp, component.Permanent(fmt.Errorf("giving up after %d attempts in %s: %s",
+				attempt, time.Since(first).Round(time.Millisecond), err.msg))
+		}
+		reason := err.msg
+		s.blockReason.Store(&reason)
+		if !blocked {
+			blocked = true
+			s.blocked.Add(1)
 		}
 		s.m.requests.WithLabelValues("retry").Inc()
 		s.m.retries.WithLabelValues(err.class()).Inc()
-		if attempt&(attempt-1) == 0 { // attempts 1, 2, 4, 8…: a log line per doubling
-			s.log.Warn("http intake unavailable, retrying", "url", s.redact.display, "attempt", attempt,
-				"retry_in", wait.Round(time.Millisecond), "error", err.msg)
-		}
+		s.limiter.Warn("http intake unavailable, retrying", "url", s.redact.display, "status", err.status,
+			"attempt", attempt, "retry_in", wait.Round(time.Millisecond), "blocked_for", time.Since(first).Round(time.Second),
+			"error", err.msg)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-s.hardCtx.Done():
 			t.Stop()
-			s.finish(req, errClosed)
-			return comp
+			return comp, errClosed
 		}
 	}
+}
+
+// Blocked reports why the sink cannot deliver while at least one request
+// is being retried because of its destination (refused, unreachable,
+// failing), or nil.
+func (s *Sink) Blocked() error {
+	if s.blocked.Load() == 0 {
+		return nil
+	}
+	if r := s.blockReason.Load(); r != nil {
+		return fmt.Errorf("blocked by its destination: %s", *r)
+	}
+	return errors.New("blocked by its destination")
 }
 
 // finish releases the Writes waiting on req.

@@ -19,7 +19,10 @@ import (
 	"github.com/vpcflow/vpcflow/sinks/encoding"
 )
 
-var _ component.Sink = (*Sink)(nil)
+var (
+	_ component.Sink    = (*Sink)(nil)
+	_ component.Blocker = (*Sink)(nil)
+)
 
 // errClosed is returned by Write once the sink is closed, and by Writes
 // whose records Close had to abandon; the batch is redelivered.
@@ -74,6 +77,12 @@ type Sink struct {
 	closeErr   error
 
 	bodies sync.Pool // *[]byte of about max_bytes
+
+	// blocked counts the requests being retried because of the
+	// destination; blockReason is the last error of one of them.
+	blocked     atomic.Int32
+	blockReason atomic.Pointer[string]
+	limiter     *component.RateLimitedLogger
 }
 
 // pending is the body being filled for one group of header values.
@@ -83,6 +92,7 @@ type pending struct {
 	buf     *[]byte
 	n       int
 	tickets []*ticket
+	lines   lineIndex
 	timer   *time.Timer
 	sent    bool // handed to a sender
 }
@@ -93,6 +103,7 @@ type request struct {
 	body    *[]byte
 	n       int
 	tickets []*ticket
+	lines   lineIndex
 }
 
 // ticket tracks one Write: done is closed when every request holding one
@@ -102,6 +113,10 @@ type ticket struct {
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
+	// rejected are the indexes of the Write's records the intake refused
+	// (400, 422, or 413 for a record alone), rejectErr the first refusal.
+	rejected  []int
+	rejectErr error
 }
 
 func newTicket() *ticket {
@@ -123,10 +138,28 @@ func (t *ticket) release(err error) {
 	}
 }
 
+// reject records that the records at first…first+n-1 of the Write were
+// refused.
+func (t *ticket) reject(err error, first, n int) {
+	t.mu.Lock()
+	for i := range n {
+		t.rejected = append(t.rejected, first+i)
+	}
+	if t.rejectErr == nil {
+		t.rejectErr = err
+	}
+	t.mu.Unlock()
+}
+
+// result is the Write's outcome: an error that fails the whole batch, or
+// a component.RejectedError naming the refused records, or nil.
 func (t *ticket) result() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.err
+	if t.err != nil {
+		return t.err
+	}
+	return component.Rejected(t.rejectErr, t.rejected)
 }
 
 // New builds an http sink from a validated config and starts its senders.
@@ -212,6 +245,7 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		queue:        make(chan *request),
 		hardCtx:      hardCtx,
 		hardCancel:   hardCancel,
+		limiter:      component.NewRateLimitedLogger(set.Logger, 30*time.Second),
 	}
 	if s.idle > 0 {
 		s.idleTimer = time.AfterFunc(time.Hour, s.idleFlush)
@@ -256,14 +290,14 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 		err = errClosed
 	} else if len(b.Records) > 0 {
 		for i := range b.Records {
-			if err = s.add(ctx, t, &b.Records[i], nil, nil); err != nil {
+			if err = s.add(ctx, t, i, &b.Records[i], nil, nil); err != nil {
 				break
 			}
 		}
 	} else {
 		for i := range b.Failed {
 			f := &b.Failed[i]
-			if err = s.add(ctx, t, nil, f.Origin, f); err != nil {
+			if err = s.add(ctx, t, i, nil, f.Origin, f); err != nil {
 				break
 			}
 		}
@@ -289,9 +323,9 @@ func (s *Sink) Write(ctx context.Context, b *flowlog.Batch) error {
 	}
 }
 
-// add encodes one record (or failure f) into its group's body, sending
-// bodies that are full. Called with the lock held.
-func (s *Sink) add(ctx context.Context, t *ticket, r *flowlog.Record, o *flowlog.Origin, f *flowlog.Failure) error {
+// add encodes one record (or failure f), the idx-th of its Write, into its
+// group's body, sending bodies that are full. Called with the lock held.
+func (s *Sink) add(ctx context.Context, t *ticket, idx int, r *flowlog.Record, o *flowlog.Origin, f *flowlog.Failure) error {
 	p := s.group(r, o)
 	if s.maxRecords > 0 && p.n >= s.maxRecords {
 		if err := s.flush(ctx, p); err != nil {
@@ -326,6 +360,7 @@ func (s *Sink) add(ctx context.Context, t *ticket, r *flowlog.Record, o *flowlog
 		s.pendingBytes += size
 	}
 	p.n++
+	p.lines.add(t, idx, len(*p.buf))
 	if k := len(p.tickets); k == 0 || p.tickets[k-1] != t {
 		t.refs.Add(1)
 		p.tickets = append(p.tickets, t)
@@ -417,7 +452,7 @@ func (s *Sink) flush(ctx context.Context, p *pending) error {
 	}
 	// The sender owns p.buf once it has it: read its size before.
 	size := len(*p.buf)
-	req := &request{header: p.header, body: p.buf, n: p.n, tickets: p.tickets}
+	req := &request{header: p.header, body: p.buf, n: p.n, tickets: p.tickets, lines: p.lines}
 	select {
 	case s.queue <- req:
 	case <-ctx.Done():
