@@ -72,6 +72,14 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 		if dl := cfg.Sinks[id].DeadLetter; dl != "" {
 			sn.deadLetter = p.sinks[dl]
 		}
+		sn.onRejected = cfg.Sinks[id].OnRejected
+		if sn.onRejected == "" {
+			sn.onRejected = OnRejectedBlock
+		}
+	}
+	sinks := p.sinks
+	if err := cs.Registerer.Register(newBlockedCollector(func() map[string]*sinkNode { return sinks })); err != nil {
+		return fail(fmt.Errorf("engine metrics: %w", err))
 	}
 	for _, id := range g.stageOrder {
 		cc := cfg.Stages[id]
@@ -87,6 +95,9 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 			drop: m.stageDropped.WithLabelValues(id),
 			fail: m.stageFailed.WithLabelValues(id),
 			dur:  m.stageDuration.WithLabelValues(id),
+
+			retries: m.stageRetries.WithLabelValues(id),
+			limiter: component.NewRateLimitedLogger(cs.Logger.With("component", id), time.Second),
 		}
 	}
 	for _, id := range sortedKeys(cfg.Sources) {
@@ -113,7 +124,8 @@ func componentRef(section, id, typ string) string {
 // plan unrolls the graph below id into a tree of the stages and sinks that
 // consume it.
 func (p *Pipeline) plan(id string, st *stageNode, g *graph) *planNode {
-	n := &planNode{id: id, stage: st}
+	n := &planNode{id: id, stage: st, discarded: p.m.errorsDiscarded.WithLabelValues(id),
+		errLog: component.NewRateLimitedLogger(p.log.With("component", id), 10*time.Second)}
 	for _, c := range g.consumers[id] {
 		if s, ok := p.stages[c]; ok {
 			n.children = append(n.children, p.plan(c, s, g))

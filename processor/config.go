@@ -49,6 +49,9 @@ type ComponentConfig struct {
 	Type       string
 	Inputs     []string
 	DeadLetter string
+	// OnRejected is block (default) or drop: what a sink without
+	// dead_letter does with records its destination refused.
+	OnRejected string
 	// Node holds the component's mapping with type/inputs/dead_letter
 	// removed.
 	Node *yaml.Node
@@ -252,6 +255,13 @@ func parseComponents(n *yaml.Node, section string, hasInputs bool, cerr *ConfigE
 				}
 			case k.Value == "dead_letter" && section == "sinks":
 				cc.DeadLetter = v.Value
+			case k.Value == "on_rejected" && section == "sinks":
+				switch v.Value {
+				case OnRejectedBlock, OnRejectedDrop:
+					cc.OnRejected = v.Value
+				default:
+					cerr.add("%s: on_rejected: must be block or drop, got %q (line %d)", where, v.Value, v.Line)
+				}
 			default:
 				rest.Content = append(rest.Content, k, v)
 			}

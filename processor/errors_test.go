@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vpcflow/vpcflow/processor"
 	"github.com/vpcflow/vpcflow/processor/component"
@@ -78,6 +79,7 @@ func TestComponentErrorsArePrefixedOnce(t *testing.T) {
 sources: {in: {type: static}}
 stages: {s: {type: `+stageType+`, inputs: [in]}}
 sinks: {k: {type: `+sinkType+`, inputs: [s]}}
+shutdown_timeout: 200ms
 `), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -90,7 +92,15 @@ sinks: {k: {type: `+sinkType+`, inputs: [s]}}
 			case err != nil:
 				t.Fatal(err)
 			default:
-				got = p.Run(context.Background())
+				ctx := context.Background()
+				if tc.phase == "ack" {
+					// A failing stage is retried until shutdown; then the
+					// batch is nacked with the stage's error.
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+					defer cancel()
+				}
+				got = p.Run(ctx)
 				if tc.phase == "ack" {
 					if got != nil {
 						t.Fatalf("Run = %v", got)

@@ -58,6 +58,9 @@ func (p *Pipeline) Healthy() error {
 			continue
 		}
 		if d := now.Sub(time.Unix(0, last)); d > p.cfg.StuckAfter {
+			if be := s.blockedErr(); be != nil {
+				return fmt.Errorf("%s: stuck: %d writes pending, none finished for %s; blocked: %v", s.where, s.pending.Load(), d.Round(time.Second), be)
+			}
 			return fmt.Errorf("%s: stuck: %d writes pending, none finished for %s", s.where, s.pending.Load(), d.Round(time.Second))
 		}
 	}

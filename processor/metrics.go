@@ -16,6 +16,7 @@ type metrics struct {
 	stageDropped  *prometheus.CounterVec
 	stageFailed   *prometheus.CounterVec
 	stageDuration *prometheus.HistogramVec
+	stageRetries  *prometheus.CounterVec
 
 	sinkDelivered    *prometheus.CounterVec
 	sinkFailed       *prometheus.CounterVec
@@ -72,6 +73,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vpcflow_sink_write_duration_seconds", Help: "Time from handing a batch to a sink to its delivery.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"sink"}),
+		stageRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpcflow_stage_retries_total", Help: "Batches a stage failed on and the engine retried (with backoff, until it succeeds or shutdown).",
+		}, []string{"stage"}),
 		errorsDiscarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_errors_discarded_total", Help: "Failed records of an .errors output that no sink takes (counted, then dropped).",
 		}, []string{"component"}),
@@ -89,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.sourceRecords, m.sourceBatches, m.sourceFailed, m.stageIn, m.stageOut, m.stageDropped, m.stageFailed, m.stageDuration,
 		m.sinkDelivered, m.sinkFailed, m.sinkDeadLettered, m.sinkWriteRetries, m.sinkWriteSeconds,
-		m.errorsDiscarded, m.inFlight, m.acks, m.latency,
+		m.stageRetries, m.errorsDiscarded, m.inFlight, m.acks, m.latency,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

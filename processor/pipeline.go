@@ -63,6 +63,9 @@ type stageNode struct {
 	drop  prometheus.Counter
 	fail  prometheus.Counter
 	dur   prometheus.Observer
+	// retries counts failed Process calls the engine retried.
+	retries prometheus.Counter
+	limiter *component.RateLimitedLogger
 }
 
 type sinkNode struct {
@@ -71,6 +74,7 @@ type sinkNode struct {
 	span       string // span name, "sink <id>"
 	sink       component.Sink
 	deadLetter *sinkNode
+	onRejected string // OnRejectedBlock or OnRejectedDrop
 	ordered    bool
 	lanes      []chan sinkJob
 
@@ -84,6 +88,8 @@ type sinkNode struct {
 	dur       prometheus.Observer
 	log       *slog.Logger
 	limiter   *component.RateLimitedLogger
+
+	blockState
 }
 
 // planNode is one step of a source's unrolled graph.
@@ -93,4 +99,8 @@ type planNode struct {
 	children []*planNode
 	sinks    []*sinkNode
 	errSinks []*sinkNode
+	// discarded counts, and errLog reports, failures of <id>.errors when no
+	// sink takes them.
+	discarded prometheus.Counter
+	errLog    *component.RateLimitedLogger
 }

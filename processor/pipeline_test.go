@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,9 +50,11 @@ func dropStage() component.StageFactory {
 }
 
 type harness struct {
-	src   *sourcetest.Static
-	sinks map[string]*sinktest.Recorder
-	reg   *prometheus.Registry
+	src    *sourcetest.Static
+	sinks  map[string]*sinktest.Recorder
+	stages []component.StageFactory // beyond test_filter
+	logs   testkit.Buffer
+	reg    *prometheus.Registry
 }
 
 func build(t *testing.T, h *harness, yaml string) *processor.Pipeline {
@@ -62,11 +65,11 @@ func build(t *testing.T, h *harness, yaml string) *processor.Pipeline {
 	}
 	f := processor.NewFactories(
 		[]component.SourceFactory{sourcetest.Factory("static", h.src)},
-		[]component.StageFactory{dropStage()},
+		append([]component.StageFactory{dropStage()}, h.stages...),
 		[]component.SinkFactory{sinktest.Factory("rec", h.sinks)},
 	)
 	h.reg = prometheus.NewRegistry()
-	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: h.reg})
+	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: h.reg, Logger: slog.New(slog.NewTextHandler(&h.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

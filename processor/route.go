@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -45,12 +46,7 @@ func (p *Pipeline) walk(ctx context.Context, j *job, n *planNode, b *flowlog.Bat
 	if st := n.stage; st != nil {
 		in := len(b.Records)
 		b.Failed = b.Failed[:0]
-		sctx, span := p.tracer.Start(ctx, st.span)
-		start := time.Now()
-		err := st.stage.Process(sctx, b)
-		st.dur.Observe(time.Since(start).Seconds())
-		span.End()
-		if err != nil {
+		if err := p.runStage(ctx, st, b); err != nil {
 			j.t.setErr(fmt.Errorf("%s: %w", st.where, err))
 			return
 		}
@@ -72,7 +68,10 @@ func (p *Pipeline) walk(ctx context.Context, j *job, n *planNode, b *flowlog.Bat
 				p.deliver(ctx, j, s, eb)
 			}
 		} else {
-			p.m.errorsDiscarded.WithLabelValues(n.id).Add(float64(len(b.Failed)))
+			n.discarded.Add(float64(len(b.Failed)))
+			f := &b.Failed[0]
+			n.errLog.Warn("input failed and no sink takes "+n.id+".errors; counted in vpcflow_errors_discarded_total and dropped",
+				"records", len(b.Failed), "reason", f.Err, "input", excerpt(f.Raw))
 		}
 		b.Failed = b.Failed[:0]
 	}
@@ -98,4 +97,41 @@ func cloneBatch(b *flowlog.Batch) *flowlog.Batch {
 	c.Records = append([]flowlog.Record(nil), b.Records...)
 	c.Failed = nil
 	return &c
+}
+
+// runStage runs st on b, retrying with capped backoff while it fails (a
+// stage error means the batch could not be processed now, e.g. a
+// dependency is down); it returns an error only when ctx ends first, and
+// then the batch is nacked and read again later.
+func (p *Pipeline) runStage(ctx context.Context, st *stageNode, b *flowlog.Batch) error {
+	backoff := 100 * time.Millisecond
+	for {
+		sctx, span := p.tracer.Start(ctx, st.span)
+		start := time.Now()
+		err := st.stage.Process(sctx, b)
+		st.dur.Observe(time.Since(start).Seconds())
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		st.retries.Inc()
+		st.limiter.Warn("stage failed on a batch; retrying it", "error", err, "retry_in", backoff)
+		if !sleep(ctx, jitter(backoff)) {
+			return err
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// excerpt is the start of a failed input for a log line: at most 200
+// bytes, with a note of the full length.
+func excerpt(raw []byte) string {
+	const max = 200
+	if len(raw) <= max {
+		return string(raw)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", raw[:max], len(raw))
 }

@@ -68,7 +68,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			sn.lanes[i] = ch
 			laneWG.Go(func() {
 				for sj := range ch {
-					p.write(sj.ctx, sn, sj.b, sj.t)
+					p.write(sj.ctx, sn, sj.b, sj.worker, sj.done)
 				}
 			})
 		}

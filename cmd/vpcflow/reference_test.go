@@ -890,7 +890,9 @@ func componentRows(section, typ string) []row {
 			row{key: "inputs", typ: "list of string", display: "—",
 				doc: escapeCell("The ids of the sources and stages whose output this sink writes. Listing `<id>.errors` of a source or stage makes it a dead-letter sink for the records that component could not handle. Required.")},
 			row{key: "dead_letter", typ: "string", display: "—",
-				doc: escapeCell("The id of another sink, without a `dead_letter` of its own, that receives the batches this sink fails to deliver permanently (a 4xx other than 408/429, or retries exhausted when `max_retry_duration` is set).")})
+				doc: escapeCell("The id of another sink, without a `dead_letter` of its own, that receives the records this sink's destination refused for what they are (HTTP 400 or 422, found by halving the request down to the record; 413 for a record too large alone), and batches whose retries ran out when `max_retry_duration` is set. Errors about the destination (401, 403, 404, other 4xx, 5xx, network) are never sent here: they are retried.")},
+			row{key: "on_rejected", typ: "string", display: "block",
+				doc: escapeCell("What a sink without `dead_letter` does with records its destination refused: `block` retries them with capped backoff, reports the sink blocked (`vpcflow_sink_blocked`, `/healthz` after `stuck_after`) and commits nothing past them; `drop` counts them in `vpcflow_sink_records_failed_total`, logs them (rate limited) and lets them go.")})
 	}
 	return rows
 }

@@ -56,6 +56,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 	url := in.srv.URL + "/receiver/v1/http/" + pathSecret + "?token=" + querySecret
 	cfg := testConfig(url)
+	// 404 is retried (the destination, not the batch); give up quickly.
+	cfg.MaxRetryDuration = 100 * time.Millisecond
+	cfg.Retry = RetryConfig{InitialInterval: 5 * time.Millisecond, MaxInterval: 10 * time.Millisecond}
 	env := newTestSink(t, cfg)
 	err := write(t, env.sink, batch(0, 3))
 	if !component.IsPermanent(err) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,27 +387,139 @@ func TestConnectionResetRetried(t *testing.T) {
 	}
 }
 
-func TestPermanent400(t *testing.T) {
+// A 400 refuses the request for what it holds: the sink halves the body
+// down to the offending record, delivers the rest and reports only that
+// record, by its index in the Write's batch.
+func TestRejected400SplitsDownToTheRecord(t *testing.T) {
 	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		http.Error(w, "bad payload", http.StatusBadRequest)
-		return true
+		body, _ := decodeBody(r)
+		if strings.Contains(string(body), "POISON") {
+			http.Error(w, "bad payload", http.StatusBadRequest)
+			return true
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Header.Del("Content-Encoding")
+		return false
 	})
-	env := newTestSink(t, testConfig(in.srv.URL))
-	err := write(t, env.sink, batch(0, 5))
-	if !component.IsPermanent(err) {
-		t.Fatalf("err = %v, want a permanent error", err)
+	cfg := testConfig(in.srv.URL)
+	cfg.Encoding = "raw"
+	env := newTestSink(t, cfg)
+	b := batch(0, 16)
+	b.Records[5].Raw = []byte("POISON five")
+	b.Records[11].Raw = []byte("POISON eleven")
+	err := write(t, env.sink, b)
+	r, ok := component.AsRejected(err)
+	if !ok {
+		t.Fatalf("err = %v, want a RejectedError", err)
+	}
+	if !slices.Equal(r.Indexes, []int{5, 11}) {
+		t.Fatalf("rejected %v, want [5 11]", r.Indexes)
 	}
 	if !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "bad payload") {
 		t.Errorf("error does not say what happened: %v", err)
 	}
-	if in.n.Load() != 1 {
-		t.Errorf("%d requests, want 1 (no retry)", in.n.Load())
+	got := in.lines()
+	slices.Sort(got)
+	var want []string
+	for i := range b.Records {
+		if i != 5 && i != 11 {
+			want = append(want, string(b.Records[i].Raw))
+		}
 	}
-	if got := env.counter("vpcflow_sink_http_records_failed_total"); got != 5 {
-		t.Errorf("failed metric %v", got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("intake got %d lines %q, want the 14 others", len(got), got)
 	}
-	if got := env.counter("vpcflow_sink_http_requests_total", "outcome", "permanent"); got != 1 {
-		t.Errorf("permanent requests %v", got)
+	if got := env.counter("vpcflow_sink_http_records_failed_total"); got != 2 {
+		t.Errorf("failed metric %v, want 2", got)
+	}
+	if got := env.counter("vpcflow_sink_http_records_delivered_total"); got != 14 {
+		t.Errorf("delivered metric %v, want 14", got)
+	}
+	if env.sink.Blocked() != nil {
+		t.Errorf("a refused record blocks the sink: %v", env.sink.Blocked())
+	}
+}
+
+// A 413 splits the body and sends the halves; a record too large alone is
+// refused.
+func TestTooLargeSplitsAndResends(t *testing.T) {
+	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		body, _ := decodeBody(r)
+		if len(body) > 200 {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return true
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Header.Del("Content-Encoding")
+		return false
+	})
+	cfg := testConfig(in.srv.URL)
+	cfg.Encoding = "raw"
+	env := newTestSink(t, cfg)
+	b := batch(0, 20)
+	b.Records[7].Raw = bytes.Repeat([]byte("x"), 300)
+	err := write(t, env.sink, b)
+	if r, ok := component.AsRejected(err); !ok || !slices.Equal(r.Indexes, []int{7}) {
+		t.Fatalf("err = %v, want record 7 rejected", err)
+	}
+	if got := len(in.lines()); got != 19 {
+		t.Fatalf("intake got %d lines, want 19", got)
+	}
+}
+
+// 401 is about the destination (a revoked or mistyped token), not the
+// batch: the sink retries, reports itself blocked, and delivers everything
+// once the token works again. Nothing is failed or lost.
+func TestUnauthorizedRetriedUntilTheTokenWorks(t *testing.T) {
+	var ok atomic.Bool
+	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if !ok.Load() {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	cfg := testConfig(in.srv.URL + "/receiver/v1/http/SECRETTOKEN")
+	cfg.Retry = RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
+	env := newTestSink(t, cfg)
+	done := make(chan error, 1)
+	go func() { done <- write(t, env.sink, batch(0, 30)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for env.sink.Blocked() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("never reported blocked while the intake answers 401")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b := env.sink.Blocked(); !strings.Contains(b.Error(), "401") || strings.Contains(b.Error(), "SECRETTOKEN") {
+		t.Errorf("Blocked = %v, want the status without the token", b)
+	}
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Write returned %v while the intake refuses the token", err)
+	default:
+	}
+	ok.Store(true)
+	if err := <-done; err != nil {
+		t.Fatalf("Write = %v after the token works again", err)
+	}
+	if got := len(in.lines()); got != 30 {
+		t.Errorf("intake got %d lines, want 30", got)
+	}
+	if env.sink.Blocked() != nil {
+		t.Errorf("still blocked after delivery: %v", env.sink.Blocked())
+	}
+	if got := env.counter("vpcflow_sink_http_records_failed_total"); got != 0 {
+		t.Errorf("failed %v, want 0", got)
+	}
+	if got := env.counter("vpcflow_sink_http_retries_total", "class", "4xx"); got < 2 {
+		t.Errorf("4xx retries %v, want several", got)
+	}
+	logs := env.logs.String()
+	if !strings.Contains(logs, "401") || strings.Contains(logs, "SECRETTOKEN") {
+		t.Errorf("logs must name the status and never the token:\n%s", logs)
 	}
 }
 
@@ -431,13 +544,14 @@ func TestMaxRetryDuration(t *testing.T) {
 	}
 }
 
-// A Write whose records share a request with another Write's poison is
-// permanent too; records of other requests are still delivered.
-func TestPermanentOnlyForItsWrites(t *testing.T) {
+// A request holding records of several Writes that the intake refuses
+// for one record: only that record's Write hears of it, for that record
+// alone; the others are delivered.
+func TestRejectedOnlyForItsRecords(t *testing.T) {
 	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		body, _ := decodeBody(r)
 		if strings.Contains(string(body), "POISON") {
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			w.WriteHeader(http.StatusUnprocessableEntity)
 			return true
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -446,19 +560,33 @@ func TestPermanentOnlyForItsWrites(t *testing.T) {
 	})
 	cfg := testConfig(in.srv.URL)
 	cfg.Encoding = "raw"
-	cfg.Batch.MaxRecords = 10
+	cfg.Batch.MaxRecords = 20
+	cfg.Batch.Timeout = time.Second
+	cfg.Batch.IdleTimeout = 200 * time.Millisecond
 	env := newTestSink(t, cfg)
 	good := batch(0, 10)
 	bad := batch(10, 10)
 	bad.Records[3].Raw = []byte("POISON")
 	errs := make(chan error, 2)
 	go func() { errs <- write(t, env.sink, good) }()
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
 	go func() { errs <- write(t, env.sink, bad) }()
-	if err := <-errs; !component.IsPermanent(err) {
-		t.Fatalf("bad batch: %v", err)
+	var rejected, delivered int
+	for range 2 {
+		err := <-errs
+		switch r, ok := component.AsRejected(err); {
+		case err == nil:
+			delivered++
+		case ok && slices.Equal(r.Indexes, []int{3}):
+			rejected++
+		default:
+			t.Fatalf("Write = %v", err)
+		}
+	}
+	if rejected != 1 || delivered != 1 {
+		t.Fatalf("%d rejected, %d delivered; want 1 and 1", rejected, delivered)
+	}
+	if got := len(in.lines()); got != 19 {
+		t.Errorf("intake got %d lines, want 19", got)
 	}
 }
 
@@ -723,7 +851,12 @@ func TestRedirects(t *testing.T) {
 	if reqs := in.requests(); len(reqs) != 1 || reqs[0].path != "/new" || len(strings.Split(string(reqs[0].body), "\n")) != 2 {
 		t.Fatalf("308 not followed with its body: %+v", reqs)
 	}
-	env2 := newTestSink(t, testConfig(front.URL+"/moved"))
+	// A 301 is a destination problem (the URL moved): retried, never
+	// followed; here max_retry_duration ends the retries.
+	cfg2 := testConfig(front.URL + "/moved")
+	cfg2.MaxRetryDuration = 100 * time.Millisecond
+	cfg2.Retry = RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
+	env2 := newTestSink(t, cfg2)
 	if err := write(t, env2.sink, batch(0, 2)); !component.IsPermanent(err) || !strings.Contains(err.Error(), "301") {
 		t.Fatalf("301: %v", err)
 	}
