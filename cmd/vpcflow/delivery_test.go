@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vpcflow/vpcflow/internal/testkit"
 	"github.com/vpcflow/vpcflow/processor"
 )
@@ -114,7 +115,7 @@ func TestFanOutDeliversEverythingDespiteOutages(t *testing.T) {
 	}
 	dlq := filepath.Join(dir, "dlq.json")
 	cfg, err := processor.ParseConfig([]byte(fmt.Sprintf(`
-sources: {in: {type: file, path: %q, batch_records: 500}}
+sources: {in: {type: file, path: %q, batch_max_records: 500}}
 stages: {parse: {type: parse_flowlog, inputs: [in]}}
 sinks:
   flaky: {type: http, inputs: [parse], url: "${FLAKY_URL}", encoding: sumo_vpc_json, batch: {max_bytes: 20000, timeout: 50ms}, retry: {initial_interval: 20ms, max_interval: 200ms}}
@@ -153,5 +154,107 @@ telemetry: {log_level: debug}
 	}
 	if !strings.Contains(logs.String(), "dead letter") {
 		t.Errorf("the logs do not mention the dead letter:\n%.3000s", logs.String())
+	}
+}
+
+// TestRevokedTokenLosesNothing: the intake refuses the collector token
+// (401) for a while, then accepts it again. With no dead letter, nothing is
+// counted failed or acknowledged undelivered: the sink blocks, retries and
+// delivers every record once the token works.
+func TestRevokedTokenLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a pipeline for several seconds")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "flows.log")
+	const records = 20000
+	if r := vpcflow(t, nil, nil, "gen", "--count", fmt.Sprint(records), "--enis", "50", "-o", in); r.code != 0 {
+		t.Fatalf("gen: %+v", r)
+	}
+	start := time.Now()
+	const refusal = 3 * time.Second
+	c := newCollector(func(int64) (int, http.Header) {
+		if time.Since(start) < refusal {
+			return http.StatusUnauthorized, nil
+		}
+		return http.StatusOK, nil
+	})
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	t.Setenv("SUMO_URL", srv.URL+"/receiver/v1/http/SECRET-TOKEN")
+	cfg, err := processor.ParseConfig([]byte(fmt.Sprintf(`
+sources: {in: {type: file, path: %q, batch_max_records: 500}}
+stages: {parse: {type: parse_flowlog, inputs: [in]}}
+sinks:
+  sumo: {type: http, inputs: [parse], url: "${SUMO_URL}", preset: sumologic, retry: {initial_interval: 20ms, max_interval: 500ms}}
+max_in_flight: 8
+`, in)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.Buffer
+	var reg *prometheus.Registry
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := runPipelineWith(ctx, cfg, &logs, func(_ *processor.Pipeline, _ string, r *prometheus.Registry) { reg = r }); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < refusal {
+		t.Fatalf("the run ended after %s, before the intake accepted anything", d)
+	}
+	if got := c.distinct(); got != records {
+		t.Errorf("intake got %d distinct records, want %d: records were lost", got, records)
+	}
+	if got := testkit.Metric(t, reg, "vpcflow_sink_records_failed_total", "sink", "sumo"); got != 0 {
+		t.Errorf("%v records counted failed", got)
+	}
+	if got := testkit.Metric(t, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); got != records {
+		t.Errorf("delivered %v, want %d", got, records)
+	}
+	if got := testkit.Metric(t, reg, "vpcflow_sink_blocked", "sink", "sumo"); got != 0 {
+		t.Errorf("still blocked after delivery")
+	}
+	l := logs.String()
+	if !strings.Contains(l, "401") || strings.Contains(l, "SECRET-TOKEN") {
+		t.Errorf("logs must name the 401 and never the token:\n%.3000s", l)
+	}
+}
+
+// TestSourceErrorWithoutErrorsSinkIsLogged: a line too long for a record
+// with no sink on in.errors is counted and logged with the component, the
+// reason and the input; the other lines flow on.
+func TestSourceErrorWithoutErrorsSinkIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "flows.log")
+	good := "2 123456789012 eni-0a1b2c3d 10.0.1.5 10.0.2.6 443 49152 6 10 840 1718000000 1718000060 ACCEPT OK"
+	data := good + "\n" + strings.Repeat("x", 1<<20) + "\n" + good + "\n"
+	if err := os.WriteFile(in, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.log")
+	cfg, err := processor.ParseConfig([]byte(fmt.Sprintf(`
+sources: {in: {type: file, path: %q}}
+stages: {parse: {type: parse_flowlog, inputs: [in]}}
+sinks: {out: {type: file, inputs: [parse], path: %q, encoding: raw}}
+`, in, out)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.Buffer
+	var reg *prometheus.Registry
+	if err := runPipelineWith(context.Background(), cfg, &logs, func(_ *processor.Pipeline, _ string, r *prometheus.Registry) { reg = r }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readLines(t, out)); n != 2 {
+		t.Errorf("%d lines delivered, want 2", n)
+	}
+	if got := testkit.Metric(t, reg, "vpcflow_errors_discarded_total", "component", "in"); got != 1 {
+		t.Errorf("discarded %v, want 1", got)
+	}
+	l := logs.String()
+	for _, want := range []string{"no sink takes in.errors", `"component":"in"`, "xxxxxxxx"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %q:\n%.2000s", want, l)
+		}
 	}
 }
