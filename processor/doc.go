@@ -17,10 +17,13 @@
 //     in-flight slot per batch), drains on shutdown and closes everything.
 //   - tracker.go: the per-batch countdown that acks (or nacks) a source
 //     batch once its last delivery ends.
-//   - route.go: workers run a batch's stages, route .errors outputs and
-//     fan out to children and sinks.
-//   - deliver.go: sink writes with retries and backoff, the dead letter for
-//     permanent failures, and ordered lanes.
+//   - route.go: workers run a batch's stages (retrying a failing stage
+//     with backoff), route .errors outputs (logging those no sink takes)
+//     and fan out to children and sinks.
+//   - deliver.go: sink writes with retries and backoff; records a
+//     destination refused go alone to the dead letter (in its own lanes),
+//     or on_rejected block|drop applies; ordered lanes.
+//   - blocked.go: on_rejected values and vpcflow_sink_blocked.
 //   - health.go: Ready and Healthy (/readyz, /healthz).
 //   - metrics.go: the engine's Prometheus collectors.
 //

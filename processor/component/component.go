@@ -1,6 +1,12 @@
-// Package component holds what every vpcflow component (source, stage,
-// sink) is given by the engine and the optional interfaces it may
-// implement.
+// Package component is vpcflow's ground floor: every contract a plug-in
+// (source, stage, sink, enrichment) needs, and nothing else. Source,
+// Stage and Sink with their factories; Settings, what the engine injects;
+// AckFunc and ErrEndOfInput, the acknowledgement contract; Permanent and
+// RejectedError, how a sink tells the engine that no retry can help;
+// Ordered, Blocker, Starter, Closer, Readier and Healther, the optional
+// interfaces; RateLimitedLogger, Register and ConfigAs, helpers every
+// plug-in uses. Plug-ins import this package and processor/flowlog, never
+// the engine (package processor); internal/layering checks it.
 package component
 
 import (
