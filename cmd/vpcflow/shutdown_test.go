@@ -22,8 +22,10 @@ type exportedSpan struct {
 	Name        string
 	SpanContext struct{ TraceID, SpanID string }
 	Parent      struct{ TraceID, SpanID string }
-	Links       []struct{ SpanContext struct{ TraceID, SpanID string } }
-	Status      struct{ Code string }
+	Links       []struct {
+		SpanContext struct{ TraceID, SpanID string }
+	}
+	Status struct{ Code string }
 }
 
 // spansIn picks the spans out of a log that interleaves them with slog
