@@ -13,10 +13,15 @@ import (
 
 func isConfigError(err error) bool { return processor.IsConfigError(err) }
 
-func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+// configFlag parses --config FILE (or FILE alone) and the flags extra
+// adds.
+func configFlag(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "pipeline file (YAML)")
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return "", err
 	}
@@ -34,8 +39,8 @@ func configFlag(name string, args []string, stderr io.Writer) (string, error) {
 
 // loadConfig reads the file named by --config and checks it against the
 // known components; problems come back as one *processor.ConfigError.
-func loadConfig(cmd string, args []string, stderr io.Writer) (string, *processor.Config, error) {
-	path, err := configFlag(cmd, args, stderr)
+func loadConfig(cmd string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, *processor.Config, error) {
+	path, err := configFlag(cmd, args, stderr, extra)
 	if err != nil {
 		return "", nil, err
 	}
@@ -53,7 +58,7 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (string, *processor
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	path, _, err := loadConfig("validate", args, stderr)
+	path, _, err := loadConfig("validate", args, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -61,10 +66,22 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// cmdRun runs a pipeline. --shutdown-timeout, when given, replaces the
+// file's shutdown_timeout: a deployment passes the same value it derives
+// its grace period from (the Helm chart does), whatever file is mounted.
 func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
-	_, cfg, err := loadConfig("run", args, stderr)
+	var budget time.Duration
+	_, cfg, err := loadConfig("run", args, stderr, func(fs *flag.FlagSet) {
+		fs.DurationVar(&budget, "shutdown-timeout", 0, "replaces the file's shutdown_timeout (drain, commit, close and flush after SIGTERM)")
+	})
 	if err != nil {
 		return err
+	}
+	switch {
+	case budget < 0:
+		return usageError{"--shutdown-timeout must not be negative"}
+	case budget > 0:
+		cfg.ShutdownTimeout = budget
 	}
 	return runPipelineWith(ctx, cfg, stderr, nil)
 }
