@@ -117,6 +117,15 @@ check "default: probes on /healthz and /readyz, grace = shutdown 30s + 15s, non-
       and $p.securityContext.runAsNonRoot and $c.securityContext.readOnlyRootFilesystem
       and ($c.env | map(select(.name == "SUMO_HTTP_URL"))[0].valueFrom.secretKeyRef.name == "vpcflow-collectors")' \
   "$WORK/default.json"
+check "default: the command line passes the same shutdown_timeout (30s) as the file, replacing the image's entrypoint" \
+  jq -e -s '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[0] as $c
+    | $c.command == ["/vpcflow"] and $c.args == ["run", "--config", "/etc/vpcflow/pipeline.yaml", "--shutdown-timeout", "30s"]' \
+  "$WORK/default.json"
+check "a grace margin below 1s, or a shutdownTimeoutSeconds that is not a positive whole number, is refused" \
+  bash -c '! "$0" template vf "$1" --set terminationGraceMarginSeconds=0 >/dev/null 2>&1 &&
+    ! "$0" template vf "$1" --set shutdownTimeoutSeconds=0 >/dev/null 2>&1 &&
+    ! "$0" template vf "$1" --set shutdownTimeoutSeconds=2.5 >/dev/null 2>&1 &&
+    ! "$0" template vf "$1" --set-string shutdownTimeoutSeconds=30s >/dev/null 2>&1' "$HELM" "$CHART"
 jq -r -s '.[] | select(.kind == "ConfigMap") | .data["pipeline.yaml"]' "$WORK/default.json" >"$WORK/pipeline.yaml"
 check "default: pipeline file sets shutdown_timeout 30s and telemetry.listen :8080" \
   bash -c 'grep -qx "shutdown_timeout: 30s" "$0" && grep -qx "  listen: :8080" "$0"' "$WORK/pipeline.yaml"

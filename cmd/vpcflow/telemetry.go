@@ -73,11 +73,12 @@ func (l *lazyHealth) Ready() error {
 	return l.p.Ready()
 }
 
-// serveTelemetry serves /metrics, /healthz and /readyz on addr until ctx
-// ends. It returns the bound address.
-func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, h healthChecker, log *slog.Logger) (string, func(), error) {
+// serveTelemetry serves /metrics, /healthz and /readyz on addr until the
+// returned stop is called; stop waits for requests in progress until its
+// ctx ends. It returns the bound address.
+func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, h healthChecker, log *slog.Logger) (string, func(context.Context), error) {
 	if addr == "" {
-		return "", func() {}, nil
+		return "", func(context.Context) {}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -105,10 +106,13 @@ func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, 
 			log.Error("telemetry server stopped", "error", err)
 		}
 	}()
-	stop := func() {
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	stop := func(ctx context.Context) {
+		// Let a scrape in progress finish, but no later than ctx allows.
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		srv.Shutdown(c)
+		if srv.Shutdown(c) != nil {
+			srv.Close()
+		}
 	}
 	log.Info("serving metrics and health", "address", ln.Addr().String())
 	return ln.Addr().String(), stop, nil

@@ -468,8 +468,9 @@ func (s *Source) endInput(in *input, b *flowlog.Batch, err error) {
 }
 
 // Close releases the open file. Nacked batches (not delivered when the
-// pipeline stopped) are reported as an error.
-func (s *Source) Close(context.Context) error {
+// pipeline stopped) are reported as an error. It waits for the reader to
+// finish its batch for at most 2s, and no longer than ctx allows.
+func (s *Source) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
 	}
@@ -487,6 +488,8 @@ func (s *Source) Close(context.Context) error {
 					break drain
 				}
 			case <-timeout:
+				break drain
+			case <-ctx.Done():
 				break drain
 			}
 		}

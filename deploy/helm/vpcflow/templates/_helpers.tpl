@@ -47,6 +47,39 @@ app.kubernetes.io/component: flow-log-pipeline
 {{- end -}}
 
 {{/*
+shutdown_timeout as vpcflow reads it, from shutdownTimeoutSeconds: written
+into the pipeline file and passed as --shutdown-timeout. The grace period
+below is derived from the same value.
+*/}}
+{{- define "vpcflow.shutdownTimeout" -}}
+{{- $s := .Values.shutdownTimeoutSeconds -}}
+{{- if not (or (kindIs "int" $s) (kindIs "int64" $s) (kindIs "float64" $s)) -}}
+{{- fail (printf "shutdownTimeoutSeconds must be a whole number of seconds, got %v" $s) -}}
+{{- end -}}
+{{- if or (le (float64 $s) 0.0) (ne (float64 (int $s)) (float64 $s)) -}}
+{{- fail (printf "shutdownTimeoutSeconds must be a positive whole number of seconds, got %v" $s) -}}
+{{- end -}}
+{{- printf "%ds" (int $s) -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds: shutdownTimeoutSeconds plus
+terminationGraceMarginSeconds, never less than shutdown_timeout plus one
+second (vpcflow exits within shutdown_timeout plus a fraction of a second).
+*/}}
+{{- define "vpcflow.terminationGracePeriodSeconds" -}}
+{{- $_ := include "vpcflow.shutdownTimeout" . -}}
+{{- $m := .Values.terminationGraceMarginSeconds -}}
+{{- if not (or (kindIs "int" $m) (kindIs "int64" $m) (kindIs "float64" $m)) -}}
+{{- fail (printf "terminationGraceMarginSeconds must be a whole number of seconds, got %v" $m) -}}
+{{- end -}}
+{{- if lt (float64 $m) 1.0 -}}
+{{- fail (printf "terminationGraceMarginSeconds must be at least 1 so that the grace period exceeds shutdown_timeout, got %v" $m) -}}
+{{- end -}}
+{{- add (int .Values.shutdownTimeoutSeconds) (int $m) -}}
+{{- end -}}
+
+{{/*
 The pipeline file: values.pipeline (a string or a map) with
 shutdown_timeout and telemetry.listen set from shutdownTimeoutSeconds and
 metricsPort.
@@ -64,7 +97,7 @@ metricsPort.
 {{- $tel := deepCopy (default (dict) $p.telemetry) -}}
 {{- $_ := set $tel "listen" (printf ":%d" (int .Values.metricsPort)) -}}
 {{- $_ := set $p "telemetry" $tel -}}
-{{- $_ := set $p "shutdown_timeout" (printf "%ds" (int .Values.shutdownTimeoutSeconds)) -}}
+{{- $_ := set $p "shutdown_timeout" (include "vpcflow.shutdownTimeout" .) -}}
 {{- toYaml $p -}}
 {{- end -}}
 
