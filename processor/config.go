@@ -29,8 +29,10 @@ type Config struct {
 	// sources. With the default 64 and sources' batches of a few thousand
 	// records, at most a few hundred thousand records (tens of MB) are held.
 	MaxInFlight int
-	// ShutdownTimeout bounds the drain on SIGTERM/SIGINT; what is not
-	// acknowledged by then is redelivered by the sources after a restart.
+	// ShutdownTimeout bounds the whole shutdown on SIGTERM/SIGINT, from the
+	// signal: drain, commit, closing every component and flushing
+	// telemetry. What is not acknowledged by then is not committed and is
+	// redelivered by the sources after a restart.
 	ShutdownTimeout time.Duration
 	// StuckAfter is how long a source or sink may make no progress while
 	// work is pending before /healthz fails.
