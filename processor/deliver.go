@@ -136,18 +136,21 @@ func (p *Pipeline) refused(ctx context.Context, s *sinkNode, b *flowlog.Batch, c
 	// itself blocked and /healthz fails after stuck_after.
 	s.pending.Add(1)
 	s.blocked.Add(1)
-	defer func() {
+	finish := func(err error) {
+		// Unblocked before the ack, so that nothing sees the batch
+		// acknowledged and the sink still blocked.
 		s.blocked.Add(-1)
 		s.pending.Add(-1)
 		s.lastDone.Store(time.Now().UnixNano())
-	}()
+		done(err)
+	}
 	backoff := time.Second
 	for {
 		s.setBlockReason(fmt.Sprintf("%d records refused by the destination (on_rejected: block): %v", batchLen(b), cause))
 		s.limiter.Error("records refused by the destination; retrying them (on_rejected: block; set dead_letter or on_rejected: drop)",
 			"records", batchLen(b), "retry_in", backoff, "error", cause)
 		if !sleep(ctx, jitter(backoff)) {
-			done(fmt.Errorf("%d records refused by the destination and not delivered before shutdown: %w", batchLen(b), cause))
+			finish(fmt.Errorf("%d records refused by the destination and not delivered before shutdown: %w", batchLen(b), cause))
 			return
 		}
 		backoff = min(backoff*2, maxBackoff)
@@ -156,20 +159,20 @@ func (p *Pipeline) refused(ctx context.Context, s *sinkNode, b *flowlog.Batch, c
 		switch {
 		case err == nil:
 			s.delivered.Add(float64(batchLen(b)))
-			done(nil)
+			finish(nil)
 			return
 		case rejected:
 			nb := pick(b, r.Indexes)
 			s.delivered.Add(float64(batchLen(b) - batchLen(nb)))
 			b, cause = nb, err
 			if batchLen(b) == 0 {
-				done(nil)
+				finish(nil)
 				return
 			}
 		case component.IsPermanent(err):
 			cause = err
 		default: // shutdown
-			done(err)
+			finish(err)
 			return
 		}
 	}
