@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -39,6 +41,13 @@ type Server struct {
 	calls    int
 	perID    map[string]int
 	hold     chan struct{}
+	// Throttling as EC2 does non-mutating calls: a token bucket per
+	// caller (account and region).
+	refill    rate.Limit
+	burst     int
+	buckets   map[string]*rate.Limiter
+	throttled int
+	listings  int
 }
 
 // NewServer returns a stand-in that knows enis (which it does not modify).
@@ -96,6 +105,35 @@ func (s *Server) SetPageSize(n int) {
 	s.pageSize = max(n, 1)
 }
 
+// SetRateLimit makes the stand-in throttle as EC2 throttles non-mutating
+// (Describe*) calls: each caller (the account of its access key and the
+// region of its signature) has a bucket of burst calls refilled at refill
+// calls a second; a call that finds its bucket empty is answered HTTP 503
+// with RequestLimitExceeded. EC2's documented figures are a bucket of 100
+// refilled at 20/s. refill 0 turns throttling off (the default).
+func (s *Server) SetRateLimit(refill float64, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refill, s.burst = rate.Limit(refill), burst
+	s.buckets = map[string]*rate.Limiter{}
+}
+
+// Throttled returns the number of calls answered RequestLimitExceeded by
+// the rate limit (SetRateLimit), not by SetMode or FailNext.
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
+// Listings returns the number of DescribeNetworkInterfaces requests that
+// named no interface id (pages of full listings), failed ones included.
+func (s *Server) Listings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listings
+}
+
 // Hold makes calls wait (after being counted) until release is called.
 func (s *Server) Hold() (release func()) {
 	ch := make(chan struct{})
@@ -135,7 +173,7 @@ func (s *Server) CallsFor(id string) int {
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = 0
+	s.calls, s.throttled, s.listings = 0, 0, 0
 	clear(s.perID)
 }
 
@@ -152,8 +190,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := parseQuery(r.Form)
+	account, region := caller(r)
 	s.mu.Lock()
 	s.calls++
+	if len(q.named) == 0 {
+		s.listings++
+	}
 	for _, id := range q.named {
 		s.perID[id]++
 	}
@@ -161,6 +203,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.failNext > 0 {
 		s.failNext--
 		mode = s.failMode
+	}
+	if mode == OK && s.refill > 0 {
+		b := s.buckets[account+"/"+region]
+		if b == nil {
+			b = rate.NewLimiter(s.refill, s.burst)
+			s.buckets[account+"/"+region] = b
+		}
+		if !b.Allow() {
+			s.throttled++
+			mode = Throttle
+		}
 	}
 	hold := s.hold
 	s.mu.Unlock()
@@ -191,13 +244,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValue", err.Error())
 		return
 	}
-	account, region := caller(r)
 	s.mu.Lock()
 	var match []*flowlog.ENI
-	for _, e := range s.enis {
-		if (account == "" || e.AccountID == "" || e.AccountID == account) &&
-			(region == "" || e.Region == "" || e.Region == region) && q.matches(e) {
-			match = append(match, e)
+	visible := func(e *flowlog.ENI) bool {
+		return (account == "" || e.AccountID == "" || e.AccountID == account) &&
+			(region == "" || e.Region == "" || e.Region == region) && q.matches(e)
+	}
+	if ids := q.idSet(); ids != nil {
+		// Named interfaces: found by id rather than by a scan of the table.
+		for _, id := range ids {
+			if i, ok := slices.BinarySearchFunc(s.enis, id, func(x *flowlog.ENI, id string) int { return strings.Compare(x.InterfaceID, id) }); ok && visible(s.enis[i]) {
+				match = append(match, s.enis[i])
+			}
+		}
+	} else {
+		for _, e := range s.enis {
+			if visible(e) {
+				match = append(match, e)
+			}
 		}
 	}
 	pageSize := s.pageSize
@@ -314,6 +378,22 @@ func parseQuery(form map[string][]string) (query, error) {
 		q.start = n
 	}
 	return q, nil
+}
+
+// idSet returns the interface ids every answer must be among (sorted, no
+// duplicates), or nil when the query names none.
+func (q *query) idSet() []string {
+	var ids []string
+	switch f, ok := q.filters["network-interface-id"]; {
+	case ok:
+		ids = slices.Clone(f)
+	case len(q.ids) > 0:
+		ids = slices.Clone(q.ids)
+	default:
+		return nil
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func (q *query) matches(e *flowlog.ENI) bool {
