@@ -231,4 +231,4 @@ func (s *Stage) grow() {
 // one or two security groups, a Name tag): its *flowlog.ENI, entry, LRU
 // element, map and subnet index entries and hot-table slots. max_memory_mib
 // is turned into a number of entries with it.
-const bytesPerInterface = 900
+const bytesPerInterface = 1200

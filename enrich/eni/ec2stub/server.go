@@ -245,28 +245,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	pageSize := s.pageSize
 	var match []*flowlog.ENI
 	visible := func(e *flowlog.ENI) bool {
 		return (account == "" || e.AccountID == "" || e.AccountID == account) &&
 			(region == "" || e.Region == "" || e.Region == region) && q.matches(e)
 	}
+	if q.max > 0 {
+		pageSize = min(pageSize, q.max)
+	}
+	resp := response{Xmlns: xmlns, RequestID: requestID()}
 	if ids := q.idSet(); ids != nil {
-		// Named interfaces: found by id rather than by a scan of the table.
+		// Named interfaces: found by id rather than by a scan of the
+		// table; NextToken is an offset among them.
 		for _, id := range ids {
 			if i, ok := slices.BinarySearchFunc(s.enis, id, func(x *flowlog.ENI, id string) int { return strings.Compare(x.InterfaceID, id) }); ok && visible(s.enis[i]) {
 				match = append(match, s.enis[i])
 			}
 		}
-	} else {
-		for _, e := range s.enis {
-			if visible(e) {
-				match = append(match, e)
-			}
-		}
-	}
-	pageSize := s.pageSize
-	s.mu.Unlock()
-	if len(q.ids) > 0 {
+		s.mu.Unlock()
 		for _, id := range q.ids {
 			if !slices.ContainsFunc(match, func(e *flowlog.ENI) bool { return e.InterfaceID == id }) {
 				writeError(w, http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound",
@@ -274,19 +271,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}
-	if q.max > 0 {
-		pageSize = min(pageSize, q.max)
-	}
-	if q.start > len(match) {
-		writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
-		return
-	}
-	match = match[q.start:]
-	resp := response{Xmlns: xmlns, RequestID: requestID()}
-	if len(match) > pageSize {
-		resp.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(q.start + pageSize)))
-		match = match[:pageSize]
+		if q.start > len(match) {
+			writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
+			return
+		}
+		match = match[q.start:]
+		if len(match) > pageSize {
+			resp.NextToken = token(q.start + pageSize)
+			match = match[:pageSize]
+		}
+	} else {
+		// A listing: NextToken is the table position of the next
+		// interface to answer, so a page costs its own size, not the
+		// table's.
+		if q.start > len(s.enis) {
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
+			return
+		}
+		for i := q.start; i < len(s.enis); i++ {
+			if !visible(s.enis[i]) {
+				continue
+			}
+			if len(match) == pageSize {
+				resp.NextToken = token(i)
+				break
+			}
+			match = append(match, s.enis[i])
+		}
+		s.mu.Unlock()
 	}
 	for _, e := range match {
 		resp.Set.Items = append(resp.Set.Items, toXML(e))
@@ -295,6 +308,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeXML writes v as a complete XML document with its Content-Length.
+func token(n int) string { return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(n))) }
+
 func writeXML(w http.ResponseWriter, status int, v any) {
 	body, err := xml.Marshal(v)
 	if err != nil {
