@@ -124,7 +124,9 @@ func TestInventoryParksOnlyItsAccount(t *testing.T) {
 func TestInventoryWaitBound(t *testing.T) {
 	e := newEnv(t, table, withInventory(func(c *Config) { c.InventoryWait = 150 * time.Millisecond }))
 	release := e.stub.Hold()
-	r := func() flowlog.Record { return rec(t, v2, line2(acctA, web.InterfaceID, "10.0.1.10", "203.0.113.1", "OK"), nil) }
+	r := func() flowlog.Record {
+		return rec(t, v2, line2(acctA, web.InterfaceID, "10.0.1.10", "203.0.113.1", "OK"), nil)
+	}
 	start := time.Now()
 	out := e.process(t, r(), r())
 	if d := time.Since(start); d < 100*time.Millisecond || d > 5*time.Second {
