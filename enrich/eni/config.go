@@ -70,7 +70,7 @@ type Config struct {
 	MaxMemoryMiB int `yaml:"max_memory_mib"`
 	// Tags lists the tag keys copied into the enrichment (e.g. Name).
 	Tags []string `yaml:"tags"`
-	// WarmUp describes every interface of some accounts and regions at start.
+	// WarmUp lists the inventories of some accounts and regions at start.
 	WarmUp WarmUpConfig `yaml:"warm_up"`
 }
 
