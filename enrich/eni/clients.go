@@ -67,6 +67,16 @@ func (c *client) succeeded() (wasFailing bool) {
 
 func (c *client) backedOff(now int64) bool { return now < c.openUntil.Load() }
 
+// backlog estimates how long a call made now waits for the rate limiter:
+// the tokens owed by calls already waiting, at the limiter's rate.
+func (c *client) backlog() time.Duration {
+	tokens := c.limiter.Tokens()
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(c.limiter.Limit()) * float64(time.Second))
+}
+
 // clients builds and caches one client per account and region.
 type clients struct {
 	mu     sync.Mutex

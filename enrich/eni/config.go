@@ -10,9 +10,10 @@ import (
 // Config configures the eni_enrich stage. NewDefaultConfig holds the
 // defaults; the engine decodes the component's YAML over it.
 type Config struct {
-	// CacheSize bounds the number of interfaces kept (positive entries);
-	// as many negative entries (interfaces EC2 does not know) may be kept
-	// besides.
+	// CacheSize is the room for interfaces looked up one by one (positive
+	// entries); the cache grows beyond it by what the inventories list, up
+	// to max_memory_mib. As many negative entries (interfaces EC2 does not
+	// know) may be kept besides.
 	CacheSize int `yaml:"cache_size"`
 	// TTL is how long what EC2 said about an interface is trusted.
 	TTL time.Duration `yaml:"ttl"`
@@ -50,9 +51,26 @@ type Config struct {
 	MaxRetries int `yaml:"max_retries"`
 	// CallTimeout bounds one EC2 call attempt (all pages of one attempt).
 	CallTimeout time.Duration `yaml:"call_timeout"`
+	// Inventory, when true, keeps a local copy of every interface of each
+	// account and region met: the first record of an (account, region),
+	// or warm_up at start, lists all its interfaces (1000 a page, every
+	// page followed, under the client's rate limit), refreshed every
+	// refresh_interval. Interfaces that appear between refreshes are looked
+	// up one by one. False: every interface is looked up one by one.
+	Inventory bool `yaml:"inventory"`
+	// InventoryWait bounds how long records of an (account, region) wait
+	// for its first listing, counted from the listing's start; then they
+	// pass unenriched (reason inventory_timeout) until it ends.
+	InventoryWait time.Duration `yaml:"inventory_wait"`
+	// RefreshInterval is the time between two listings of an inventory.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// MaxMemoryMiB caps the memory of the cache (positive entries, their
+	// index and the interfaces' data, at the measured bytes per interface):
+	// beyond it the least recently seen interfaces are evicted.
+	MaxMemoryMiB int `yaml:"max_memory_mib"`
 	// Tags lists the tag keys copied into the enrichment (e.g. Name).
 	Tags []string `yaml:"tags"`
-	// WarmUp describes every interface of some accounts and regions at start.
+	// WarmUp lists the inventories of some accounts and regions at start.
 	WarmUp WarmUpConfig `yaml:"warm_up"`
 }
 
@@ -70,19 +88,24 @@ type WarmUpConfig struct {
 }
 
 // NewDefaultConfig returns the defaults:
-//   - cache_size 100000: about 1 KiB per interface with its addresses and
-//     index entries, so ~100 MiB at most; a large organisation has tens of
-//     thousands of interfaces.
+//   - cache_size 100000: room for 100,000 interfaces looked up one by one
+//     (~110 MiB at most), besides what inventories list.
 //   - ttl 15m: security groups and tags change rarely; an interface's VPC,
 //     subnet and addresses never change while it exists.
 //   - negative_ttl 5m: deleted interfaces keep appearing in flow logs for
 //     minutes (aggregation interval plus delivery delay).
 //   - max_wait 2s: a batch stalls at most that long when EC2 is slow.
 //   - batch_window 10ms, max_ids_per_call 200: up to 200 misses per call.
-//   - rate_limit 5/s, rate_burst 10: EC2 refills describe calls at about
-//     20/s per account and region; 5/s per replica leaves room for 3
-//     replicas and the account's other users. 5 calls × 200 ids = 1000
-//     new interfaces/s.
+//   - rate_limit 20/s, rate_burst 100: what EC2 allows for non-mutating
+//     calls per account and region (a bucket of 100 refilled at 20/s). A
+//     listing of 300,000 interfaces is 300 pages: 100 at once, then 10 s.
+//     Several replicas share that budget: throttled calls are retried.
+//   - inventory on; inventory_wait 2m: long enough to list 300,000
+//     interfaces (15 s of rate limit) several times over on a slow
+//     endpoint; refresh_interval 10m, below ttl so that listed
+//     interfaces never expire between two listings.
+//   - max_memory_mib 1024: at 1.1 KiB per interface (measured with a Name
+//     tag, see docs/operations.md) about 890,000 interfaces.
 //   - max_retries 4 with jittered backoff 200ms…5s: about 10 s at worst.
 //   - call_timeout 10s.
 //   - tags [Name].
@@ -95,12 +118,17 @@ func NewDefaultConfig() *Config {
 		MaxWait:       2 * time.Second,
 		BatchWindow:   10 * time.Millisecond,
 		MaxIDsPerCall: 200,
-		RateLimit:     5,
-		RateBurst:     10,
+		RateLimit:     20,
+		RateBurst:     100,
 		MaxRetries:    4,
 		CallTimeout:   10 * time.Second,
 		Tags:          []string{"Name"},
 		WarmUp:        WarmUpConfig{Timeout: time.Minute},
+
+		Inventory:       true,
+		InventoryWait:   2 * time.Minute,
+		RefreshInterval: 10 * time.Minute,
+		MaxMemoryMiB:    1024,
 	}
 }
 
@@ -136,6 +164,15 @@ func (c *Config) Validate() error {
 	}
 	if c.CallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("call_timeout must be positive, got %s", c.CallTimeout))
+	}
+	if c.InventoryWait < 0 {
+		errs = append(errs, fmt.Errorf("inventory_wait must not be negative, got %s", c.InventoryWait))
+	}
+	if c.RefreshInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("refresh_interval must be at least 1m, got %s", c.RefreshInterval))
+	}
+	if c.MaxMemoryMiB < 1 {
+		errs = append(errs, fmt.Errorf("max_memory_mib must be positive, got %d", c.MaxMemoryMiB))
 	}
 	if c.RoleARN != "" {
 		probe := strings.ReplaceAll(c.RoleARN, "{account-id}", "123456789012")

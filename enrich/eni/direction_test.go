@@ -73,7 +73,7 @@ func refDirection(m refModel, r *flowlog.Record, e *flowlog.ENI, now int64) flow
 func TestDirectionMatchesRule(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const ttl = time.Hour
-	s := newStore(1000, ttl, time.Minute, nil)
+	s := newStore(1000, ttl, ttl, time.Minute, nil)
 	now := time.Now()
 	var pool []netip.Addr // addresses records draw from
 	var model refModel

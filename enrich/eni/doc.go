@@ -22,6 +22,70 @@
 // A record without a usable interface-id (transit-gateway records, "-") or
 // without any region passes unenriched.
 //
+// # Inventory
+//
+// With `inventory` on (the default) the stage keeps a local copy of every
+// interface of each account and region it meets, the way a join against a
+// slowly changing table is done: the first record of an (account, region)
+// (or `warm_up` at Start) starts a full listing, DescribeNetworkInterfaces
+// without an id filter, 1000 a page, every page followed, under that
+// client's token bucket (`rate_limit` 20/s, `rate_burst` 100: EC2's own
+// figures for non-mutating calls). Each page is in the cache as soon as it
+// is read. The inventory is listed again every `refresh_interval` (10m) by
+// a goroutine that lives as long as the stage; listed interfaces are
+// trusted for max(ttl, refresh_interval + inventory_wait), so that they do
+// not expire between two listings. An interface missing from the
+// inventory (created since the last listing, or one EC2 does not know) is
+// looked up by id as described below, so one listing per refresh plus a
+// few id look-ups replace one call per 200 misses. A listing that fails
+// (after the retries of its page) is logged and counted; records of its
+// account and region are then looked up by id, and the listing is tried
+// again a minute later.
+//
+// The cache is sized from what the inventories list: its positive part
+// holds `cache_size` (room for interfaces looked up by id) plus every
+// listed interface, up to `max_memory_mib` at the measured bytes per
+// interface (about 1.1 KiB with a Name tag: the ENI value, the entry,
+// the LRU element, the maps and the subnet index); beyond it the least
+// recently seen interfaces are evicted and a warning is logged once.
+//
+// # Waiting for a first listing: parking, and its trade-offs
+//
+// The engine calls Process from a few sharded workers (batches of one
+// partition always on the same worker, GOMAXPROCS workers by default) and
+// sends the batch on when it returns; a stage cannot hand a batch back
+// later. So a record can only be enriched by its first listing if the
+// Process call that carries it waits for that listing. The stage does
+// this, and only this, in a bounded way:
+//
+//   - A batch waits (is parked in Process) only when some of its records
+//     miss and their (account, region) is in its first listing. Batches
+//     whose records hit, or whose accounts are listed already, never wait;
+//     nor do refreshes make anyone wait (the previous listing answers).
+//   - The bound is the listing's start plus `inventory_wait` (2m), not a
+//     per-batch timer: past it every batch of that inventory passes at
+//     once, its missing records unenriched and counted (reason
+//     inventory_timeout), while the listing goes on filling the cache.
+//   - Parking costs a goroutine, no CPU and no EC2 call; records of the
+//     same batch that hit are already enriched when it waits.
+//   - Partition order is kept: the parked batch holds its worker, so the
+//     partition's later batches queue behind it, as they must.
+//
+// The cost: partitions that the engine maps to the same worker as a
+// parked batch wait with it (the engine has one queue per worker), and a
+// worker that waits is one less running. Other workers, and so other
+// partitions, go on. Where one input carries several accounts, raise the
+// engine's `workers` above the number of cores: parked workers cost
+// nothing, and the others keep the cores busy. The alternative of passing
+// every record of an inventory being listed unenriched would not hold a
+// worker, but a cold start of a large account would then be mostly
+// unenriched (a listing of 300 pages takes 15 s at EC2's rate, in which
+// the pipeline moves millions of records); returning an error so that the
+// engine retries the batch would hold the worker just the same, with
+// back-off on top.
+//
+// # Look-ups by id
+//
 // Misses are coalesced: while an interface is being looked up every record
 // that needs it waits for the same call (singleflight); the misses of all
 // batches are gathered for `batch_window` and described together with the
@@ -34,19 +98,21 @@
 //
 // # Never stopping, never dropping
 //
-// A batch waits for its misses at most `max_wait`; records whose look-up
-// is not done by then pass unenriched (the look-up goes on and fills the
-// cache for later batches). When a look-up fails, its account and region
+// A batch waits for its look-ups by id at most `max_wait`; records whose
+// look-up is not done by then pass unenriched (the look-up goes on and
+// fills the cache for later batches). A batch does not wait at all for a
+// look-up whose client's token bucket owes more than max_wait of calls
+// (the budget is spent, e.g. by a listing): waiting could not help. When a look-up fails, its account and region
 // back off (1 s, doubling to 30 s): meanwhile their misses pass unenriched
 // at once instead of each batch waiting. Process never drops a record and
 // never returns an error. vpcflow_eni_unenriched_records_total{reason}
 // counts what passed unenriched: no_interface, no_region, unknown_eni,
-// timeout, ec2_error, closed.
+// timeout, ec2_error, closed, inventory_timeout.
 //
 // # Cache
 //
 // Answers are kept in two hashicorp/golang-lru/v2 expirable LRUs: described
-// interfaces for `ttl` (at most `cache_size`), interfaces EC2 does not know
+// interfaces for `ttl` (at most the capacity above), interfaces EC2 does not know
 // for `negative_ttl` (deleted interfaces keep appearing in flow logs for
 // minutes). The LRUs own size, expiry and eviction; a plain map mirrors
 // them, fronted for the hit path by a two-way set-associative table of
@@ -57,8 +123,8 @@
 // every ttl/16. The ENI values are shared and
 // immutable: every record of an interface points to the same *flowlog.ENI.
 // Addresses are ordered primary private IPv4, secondary IPv4, then IPv6.
-// Optional warm-up (`warm_up`) describes every interface of some accounts
-// and regions at Start, all pages.
+// Optional warm-up (`warm_up`) lists the inventories of some accounts and
+// regions at Start (Start waits for them up to warm_up.timeout).
 //
 // # Direction
 //
@@ -88,7 +154,15 @@
 // throttled, server_error, client_error, network_error, canceled),
 // vpcflow_eni_ec2_throttles_total, vpcflow_eni_lookup_duration_seconds (one
 // coalesced look-up: pages, retries, rate-limit waits),
-// vpcflow_eni_unenriched_records_total{reason}; each with stage=<id>.
+// vpcflow_eni_unenriched_records_total{reason};
+// vpcflow_eni_cache_capacity (positive entries allowed now),
+// vpcflow_eni_inventory_interfaces (interfaces known from listings),
+// vpcflow_eni_inventory_listings_in_progress,
+// vpcflow_eni_inventory_listing_duration_seconds,
+// vpcflow_eni_inventory_pages_total,
+// vpcflow_eni_inventory_listings_total{outcome="ok"|"error"},
+// vpcflow_eni_inventory_waiting_records (records parked for a first
+// listing); each with stage=<id>, never an account or region.
 //
 // The package ec2stub answers DescribeNetworkInterfaces and AssumeRole over
 // their real wire protocols for tests and `vpcflow dev`.

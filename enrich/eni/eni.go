@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,7 +35,18 @@ type Stage struct {
 	store     *store
 	f         *fetcher
 	clients   *clients
+	invs      inventories
 	scratch   sync.Pool
+	// invLife is how long a listed interface is trusted: ttl, or longer
+	// when refresh_interval + inventory_wait is (so that listed interfaces
+	// do not expire between two listings); invRetry the pause after a
+	// failed listing. maxEntries is the positive cache's size allowed by
+	// max_memory_mib; capWarned says it was reached.
+	invLife    time.Duration
+	invRetry   time.Duration
+	maxEntries int
+	capWarned  atomic.Bool
+	strs       interner
 
 	// backoffBase and backoffMax bound the retry backoff of one call;
 	// breakerBase and breakerMax the pause of a client after a failed
@@ -83,7 +95,15 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 		backoffMax:  5 * time.Second,
 		breakerBase: time.Second,
 		breakerMax:  30 * time.Second,
+		invLife:     cfg.TTL,
+		invRetry:    time.Minute,
+		maxEntries:  max(cfg.MaxMemoryMiB<<20/bytesPerInterface, 1),
 	}
+	if cfg.Inventory {
+		s.invLife = max(cfg.TTL, cfg.RefreshInterval+cfg.InventoryWait)
+	}
+	s.invs.m = map[clientKey]*inventory{}
+	s.strs.m = map[string]string{}
 	if awsCfg.Region != "" {
 		id, ok := s.regions.idString(awsCfg.Region)
 		if !ok {
@@ -94,8 +114,13 @@ func newStage(ctx context.Context, cfg *Config, set component.Settings, loadOpts
 		set.Logger.Warn("eni: no region configured (region, AWS_REGION); records without a region field pass unenriched")
 	}
 	var m *metrics
-	s.store = newStore(cfg.CacheSize, cfg.TTL, cfg.NegativeTTL, func() { m.evictions.Inc() })
-	m, err = newMetrics(set.Registerer, set.ID, s.store.len)
+	s.store = newStore(min(cfg.CacheSize, s.maxEntries), cfg.TTL, s.invLife, cfg.NegativeTTL, func() { m.evictions.Inc() })
+	m, err = newMetrics(set.Registerer, set.ID, s.store.len, gauges{
+		capacity:   func() float64 { return float64(s.store.capacity.Load()) },
+		interfaces: func() float64 { return float64(s.invs.known()) },
+		listings:   func() float64 { return float64(s.invs.inProgress.Load()) },
+		waiting:    func() float64 { return float64(s.invs.waiting.Load()) },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +137,7 @@ type scratch struct {
 	misses []miss
 	touch  []touchKey
 	waited map[*call]struct{}
+	invs   []*inventory
 }
 
 type miss struct {
@@ -120,6 +146,8 @@ type miss struct {
 	ent  *entry
 	call *call
 	err  error
+	// inv is the inventory whose first listing the record waits for.
+	inv *inventory
 }
 
 type touchKey struct {
@@ -264,6 +292,8 @@ func (s *Stage) putScratch(sc *scratch) {
 	sc.misses = sc.misses[:0]
 	sc.touch = sc.touch[:0]
 	clear(sc.waited)
+	clear(sc.invs)
+	sc.invs = sc.invs[:0]
 	s.scratch.Put(sc)
 }
 
@@ -309,18 +339,76 @@ func (s *Stage) originOf(r *flowlog.Record, acct, reg []byte, mm *memo) {
 	}
 }
 
-// resolve looks up the batch's misses and waits for them at most max_wait.
+// resolve looks up the batch's misses. Records of an (account, region)
+// whose inventory is being listed for the first time wait for it (parked,
+// see park); the others, and those the inventory does not hold, are looked
+// up one by one and waited for at most max_wait.
 func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT time.Time) {
 	s.m.misses.Add(float64(len(sc.misses)))
+	now0 := nowT.UnixNano()
+	var (
+		lastInv *inventory
+		lastCK  clientKey
+		parked  int
+	)
 	for j := range sc.misses {
 		m := &sc.misses[j]
 		if j > 0 && sc.misses[j-1].k == m.k {
 			prev := sc.misses[j-1]
-			m.ent, m.call, m.err = prev.ent, prev.call, prev.err
+			m.ent, m.call, m.err, m.inv = prev.ent, prev.call, prev.err, prev.inv
+			if m.inv != nil {
+				parked++
+			}
 			continue
+		}
+		if s.cfg.Inventory {
+			ck := clientKey{region: m.k.region()}
+			if s.perAccount() {
+				ck.account = m.k.account()
+			}
+			if lastInv == nil || ck != lastCK {
+				lastInv, lastCK = s.inventoryFor(m.k), ck
+			}
+			if lastInv.listing() {
+				if now0 < lastInv.deadline {
+					m.inv = lastInv
+					parked++
+					if len(sc.invs) == 0 || sc.invs[len(sc.invs)-1] != lastInv {
+						sc.invs = append(sc.invs, lastInv)
+					}
+				} else {
+					m.err = errInventoryTimeout
+				}
+				continue
+			}
 		}
 		m.ent, m.call, m.err = s.f.request(m.k, nowT)
 	}
+	if parked > 0 {
+		s.park(ctx, sc, parked)
+		nowT = time.Now()
+		for j := range sc.misses {
+			m := &sc.misses[j]
+			if m.inv == nil {
+				continue
+			}
+			if j > 0 && sc.misses[j-1].k == m.k {
+				prev := sc.misses[j-1]
+				m.ent, m.call, m.err = prev.ent, prev.call, prev.err
+				continue
+			}
+			if ent := s.store.get(m.k, nowT.UnixNano()); ent != nil {
+				m.ent = ent
+			} else if !m.inv.listing() {
+				// Listed and not found: a new interface, or one EC2 does
+				// not know; asked by id.
+				m.ent, m.call, m.err = s.f.request(m.k, nowT)
+			} else {
+				m.err = errInventoryTimeout
+			}
+		}
+	}
+
 	var timer *time.Timer
 	expired := false
 	for j := range sc.misses {
@@ -337,6 +425,12 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 			continue
 		default:
 		}
+		// When the client's rate limit cannot let the call through within
+		// max_wait, waiting would only hold the worker: its records pass
+		// now, and the call fills the cache for later batches.
+		if c.cl != nil && c.cl.backlog() > s.cfg.MaxWait {
+			continue
+		}
 		if timer == nil {
 			timer = time.NewTimer(s.cfg.MaxWait)
 			defer timer.Stop()
@@ -350,7 +444,7 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 		}
 	}
 
-	var counts [6]int // unknown, timeout, ec2, closed, hits(after lookup), negative
+	var counts [5]int // unknown, timeout, ec2, closed, inventory timeout
 	now := time.Now().UnixNano()
 	s.store.mu.RLock()
 	for j := range sc.misses {
@@ -376,6 +470,8 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 			counts[1]++
 		case err == errClosed:
 			counts[3]++
+		case err == errInventoryTimeout:
+			counts[4]++
 		default:
 			counts[2]++
 		}
@@ -383,7 +479,7 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 		r.Direction = s.store.directionLocked(r, ent, now)
 	}
 	s.store.mu.RUnlock()
-	for i, reason := range []string{reasonUnknownENI, reasonTimeout, reasonEC2Error, reasonClosed} {
+	for i, reason := range []string{reasonUnknownENI, reasonTimeout, reasonEC2Error, reasonClosed, reasonInventoryTimeout} {
 		if counts[i] > 0 {
 			s.m.reasons[reason].Add(float64(counts[i]))
 		}
@@ -392,10 +488,36 @@ func (s *Stage) resolve(ctx context.Context, b *flowlog.Batch, sc *scratch, nowT
 
 var errTimeout = errors.New("look-up took longer than max_wait")
 
-// Start runs the warm-up, when configured: every interface of the
-// configured accounts and regions is described (all pages) into the cache.
-// Failures are logged, not returned: what is missing is looked up on
-// demand.
+// park waits until the first listings of sc.invs end, each at most until
+// its deadline (its start plus inventory_wait), or ctx ends. Only batches
+// with records of those inventories wait: the others, and the records of
+// this batch that hit, are not held by it.
+func (s *Stage) park(ctx context.Context, sc *scratch, records int) {
+	s.invs.waiting.Add(int64(records))
+	defer s.invs.waiting.Add(-int64(records))
+	for _, inv := range sc.invs {
+		d := time.Until(time.Unix(0, inv.deadline))
+		if d <= 0 {
+			continue
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-inv.ready:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// Start runs the warm-up, when configured: the inventories of the
+// configured accounts and regions are listed (all pages) into the cache,
+// Start waiting for them at most warm_up.timeout (listings go on after
+// it). With inventory off, they are listed once. Failures are logged, not
+// returned: what is missing is looked up on demand.
 func (s *Stage) Start(ctx context.Context) error {
 	if len(s.cfg.WarmUp.Accounts) == 0 {
 		return nil
@@ -408,6 +530,9 @@ func (s *Stage) Start(ctx context.Context) error {
 	if len(regions) == 0 {
 		regions = []string{s.regions.name(s.defRegion)}
 	}
+	if s.cfg.Inventory {
+		return s.warmInventories(ctx, regions)
+	}
 	for _, acct := range s.cfg.WarmUp.Accounts {
 		for _, region := range regions {
 			n, err := s.warm(ctx, acct, region)
@@ -416,6 +541,37 @@ func (s *Stage) Start(ctx context.Context) error {
 				continue
 			}
 			s.set.Logger.Info("eni: warm-up done", "account", acct, "region", region, "interfaces", n)
+		}
+	}
+	return nil
+}
+
+// warmInventories starts the inventories of the warm-up accounts and
+// regions together and waits for their first listings (within ctx).
+func (s *Stage) warmInventories(ctx context.Context, regions []string) error {
+	var invs []*inventory
+	for _, acct := range s.cfg.WarmUp.Accounts {
+		for _, region := range regions {
+			rid, ok := s.regions.idString(region)
+			if !ok || rid == 0 {
+				s.set.Logger.Warn("eni: no region for warm-up (warm_up.regions, region)", "account", acct)
+				continue
+			}
+			ck := clientKey{region: rid}
+			clAcct := ""
+			if s.perAccount() && acct != "default" {
+				ck.account = parseAccount([]byte(acct))
+				clAcct = acct
+			}
+			invs = append(invs, s.startInventory(ck, clAcct, region))
+		}
+	}
+	for _, inv := range invs {
+		select {
+		case <-inv.ready:
+		case <-ctx.Done():
+			s.set.Logger.Warn("eni: warm-up timeout; the listings go on", "timeout", s.cfg.WarmUp.Timeout)
+			return nil
 		}
 	}
 	return nil

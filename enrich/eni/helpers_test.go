@@ -93,6 +93,9 @@ func newEnv(t testing.TB, enis []*flowlog.ENI, mod func(*Config)) *env {
 	cfg.BatchWindow = 5 * time.Millisecond
 	cfg.RateLimit = 1000
 	cfg.RateBurst = 1000
+	// The look-up tests count calls per interface: they run without
+	// inventories unless mod turns them on (inventory_test.go).
+	cfg.Inventory = false
 	if mod != nil {
 		mod(cfg)
 	}
@@ -104,6 +107,7 @@ func newEnv(t testing.TB, enis []*flowlog.ENI, mod func(*Config)) *env {
 	}
 	s.backoffBase, s.backoffMax = time.Millisecond, 4*time.Millisecond
 	s.breakerBase, s.breakerMax = 50*time.Millisecond, 50*time.Millisecond
+	s.invRetry = 50 * time.Millisecond
 	e.stage = s
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -34,6 +34,7 @@ var (
 // ent and err are written before done is closed.
 type call struct {
 	k    key
+	cl   *client
 	done chan struct{}
 	ent  *entry
 	err  error
@@ -89,7 +90,7 @@ func (f *fetcher) request(k key, now time.Time) (*entry, *call, error) {
 	if cl.backedOff(now.UnixNano()) {
 		return nil, nil, errBackedOff
 	}
-	c := &call{k: k, done: make(chan struct{})}
+	c := &call{k: k, cl: cl, done: make(chan struct{})}
 	f.inflight[k] = c
 	q := f.queues[ck]
 	if q == nil {
@@ -321,24 +322,30 @@ func classify(ctx context.Context, err error) string {
 
 // convert builds the shared ENI value from EC2's description.
 func (s *Stage) convert(ni types.NetworkInterface, region string, account uint64) *flowlog.ENI {
+	// Texts that many interfaces share (account, region, VPC, subnet,
+	// zone, type, security groups) are kept once.
+	in := s.strs.intern
 	e := &flowlog.ENI{
 		InterfaceID:      aws.ToString(ni.NetworkInterfaceId),
-		AccountID:        aws.ToString(ni.OwnerId),
-		Region:           region,
-		VPCID:            aws.ToString(ni.VpcId),
-		SubnetID:         aws.ToString(ni.SubnetId),
-		AvailabilityZone: aws.ToString(ni.AvailabilityZone),
-		InterfaceType:    string(ni.InterfaceType),
+		AccountID:        in(aws.ToString(ni.OwnerId)),
+		Region:           in(region),
+		VPCID:            in(aws.ToString(ni.VpcId)),
+		SubnetID:         in(aws.ToString(ni.SubnetId)),
+		AvailabilityZone: in(aws.ToString(ni.AvailabilityZone)),
+		InterfaceType:    in(string(ni.InterfaceType)),
 	}
 	if e.AccountID == "" {
-		e.AccountID = accountString(account)
+		e.AccountID = in(accountString(account))
 	}
 	if ni.Attachment != nil {
 		e.InstanceID = aws.ToString(ni.Attachment.InstanceId)
 	}
+	if len(ni.Groups) > 0 {
+		e.SecurityGroupIDs = make([]string, 0, len(ni.Groups))
+	}
 	for _, g := range ni.Groups {
 		if g.GroupId != nil {
-			e.SecurityGroupIDs = append(e.SecurityGroupIDs, *g.GroupId)
+			e.SecurityGroupIDs = append(e.SecurityGroupIDs, in(*g.GroupId))
 		}
 	}
 	add := func(p *string) {
@@ -354,6 +361,7 @@ func (s *Stage) convert(ni types.NetworkInterface, region string, account uint64
 			e.Addresses = append(e.Addresses, a)
 		}
 	}
+	e.Addresses = make([]netip.Addr, 0, 1+len(ni.PrivateIpAddresses)+len(ni.Ipv6Addresses))
 	// Primary private IPv4 first, then the secondary ones, then IPv6.
 	add(ni.PrivateIpAddress)
 	for _, p := range ni.PrivateIpAddresses {
@@ -375,9 +383,34 @@ func (s *Stage) convert(ni types.NetworkInterface, region string, account uint64
 				if e.Tags == nil {
 					e.Tags = make(map[string]string, len(s.cfg.Tags))
 				}
-				e.Tags[k] = aws.ToString(t.Value)
+				e.Tags[want] = aws.ToString(t.Value)
 			}
 		}
 	}
 	return e
+}
+
+// interner keeps one copy of texts that many interfaces share. It holds at
+// most maxInterned texts (then new ones are not interned), so that garbage
+// cannot grow it without bound.
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxInterned = 1 << 20
+
+func (in *interner) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) < maxInterned {
+		in.m[s] = s
+	}
+	return s
 }

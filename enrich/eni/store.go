@@ -169,13 +169,19 @@ type store struct {
 	hotMask uint64
 	hotMax  int
 
-	pos, neg    *expirable.LRU[key, *entry]
+	pos, neg *expirable.LRU[key, *entry]
+	// capacity is the positive LRU's size (ensure raises it).
+	capacity    atomic.Int64
+	resizeMu    sync.Mutex
 	ttl, negTTL time.Duration
 	touchEvery  uint32 // seconds
 	onEvict     func()
 }
 
-func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
+// newStore returns a cache of size positive and size negative entries;
+// positive entries live at most posLife in the LRU (an entry's own expiry,
+// ttl or a listing's, may be shorter), negative ones negTTL.
+func newStore(size int, ttl, posLife, negTTL time.Duration, onEvict func()) *store {
 	s := &store{
 		entries:    make(map[key]*entry),
 		subnets:    make(map[string]*subnet),
@@ -187,7 +193,8 @@ func newStore(size int, ttl, negTTL time.Duration, onEvict func()) *store {
 		onEvict:    onEvict,
 	}
 	s.hotMask = uint64(len(s.hot) - 1)
-	s.pos = expirable.NewLRU[key, *entry](size, s.evicted, ttl)
+	s.pos = expirable.NewLRU[key, *entry](size, s.evicted, max(posLife, ttl))
+	s.capacity.Store(int64(size))
 	s.neg = expirable.NewLRU[key, *entry](size, s.evicted, negTTL)
 	return s
 }
@@ -225,6 +232,62 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 		s.pos.Add(k, ent)
 	}
 	return ent
+}
+
+// putMany caches the interfaces of a listing page, each expiring at
+// expires (unix ns), under one lock.
+func (s *store) putMany(items []listed, expires int64, now time.Time) {
+	if len(items) == 0 {
+		return
+	}
+	sec := uint32(now.Unix())
+	ents := make([]*entry, len(items))
+	wasNeg := make([]bool, len(items))
+	s.mu.Lock()
+	for i, it := range items {
+		ent := newEntry(it.eni, expires)
+		ent.k = it.k
+		ent.touched.Store(sec)
+		if old := s.entries[it.k]; old != nil {
+			s.unindex(old)
+			wasNeg[i] = old.eni == nil
+		}
+		s.entries[it.k] = ent
+		if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
+			s.growHot()
+		}
+		s.index(ent)
+		s.setHot(ent)
+		ents[i] = ent
+	}
+	s.mu.Unlock()
+	for i, ent := range ents {
+		if wasNeg[i] {
+			s.neg.Remove(ent.k)
+		}
+		s.pos.Add(ent.k, ent)
+	}
+}
+
+// ensure raises the positive LRU's capacity to want entries, at most
+// limit; it reports whether want was above limit. It never shrinks.
+func (s *store) ensure(want, limit int) (capped bool) {
+	capped = want > limit
+	want = min(want, limit)
+	if want <= int(s.capacity.Load()) {
+		return capped
+	}
+	s.resizeMu.Lock()
+	defer s.resizeMu.Unlock()
+	if want <= int(s.capacity.Load()) {
+		return capped
+	}
+	s.pos.Resize(want)
+	s.capacity.Store(int64(want))
+	s.mu.Lock()
+	s.hotMax = hotSize(want)
+	s.mu.Unlock()
+	return capped
 }
 
 // growHot doubles the hot table and puts the entries in their new slots.

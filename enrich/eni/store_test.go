@@ -27,7 +27,7 @@ func TestEntryFitsACacheLine(t *testing.T) {
 // a key replaces the old one in its slot.
 func TestHotSlotCollision(t *testing.T) {
 	var evicted int
-	s := newStore(10, time.Hour, time.Minute, func() { evicted++ })
+	s := newStore(10, time.Hour, time.Hour, time.Minute, func() { evicted++ })
 	a := mkKey(111111111111, 1, 17, 1)
 	ks := []key{a}
 	for i := uint64(2); len(ks) < 3; i++ {
@@ -96,7 +96,7 @@ func TestHotSlotCollision(t *testing.T) {
 // The hot table grows with the entries, up to twice the cache size, and
 // every entry stays reachable across the growth.
 func TestHotTableGrows(t *testing.T) {
-	s := newStore(3000, time.Hour, time.Minute, nil)
+	s := newStore(3000, time.Hour, time.Hour, time.Minute, nil)
 	if len(s.hot) != hotMin {
 		t.Fatalf("empty store has %d hot slots", len(s.hot))
 	}
@@ -155,7 +155,7 @@ func checkHot(t *testing.T, s *store) {
 // with subnets whose bounds widen: the hot copies stay exact.
 func TestHotCopiesFollowEntries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	s := newStore(300, time.Hour, time.Minute, nil)
+	s := newStore(300, time.Hour, time.Hour, time.Minute, nil)
 	now := time.Now()
 	for i := range 5000 {
 		id := uint64(rng.IntN(600))

@@ -19,11 +19,16 @@
 // an interface with a Region is seen only in that region (the region of
 // the request's signature). Other keys see every account.
 //
+// Throttling (SetRateLimit) is EC2's for non-mutating calls: a token
+// bucket per caller (account and region), 100 calls refilled at 20/s on
+// EC2, answered HTTP 503 RequestLimitExceeded when empty.
+//
 // Failure modes (SetMode, FailNext): Throttle answers HTTP 503 with
 // RequestLimitExceeded, ServerError HTTP 500 with InternalError, Down
 // closes the connection without an answer. Hold makes calls wait until
 // released. Counters: Calls (every DescribeNetworkInterfaces request) and
-// CallsFor (requests that named an interface id).
+// CallsFor (requests that named an interface id), Listings (requests that
+// named none), Throttled (calls refused by the rate limit).
 //
 // # STS
 //

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -39,6 +41,13 @@ type Server struct {
 	calls    int
 	perID    map[string]int
 	hold     chan struct{}
+	// Throttling as EC2 does non-mutating calls: a token bucket per
+	// caller (account and region).
+	refill    rate.Limit
+	burst     int
+	buckets   map[string]*rate.Limiter
+	throttled int
+	listings  int
 }
 
 // NewServer returns a stand-in that knows enis (which it does not modify).
@@ -96,6 +105,35 @@ func (s *Server) SetPageSize(n int) {
 	s.pageSize = max(n, 1)
 }
 
+// SetRateLimit makes the stand-in throttle as EC2 throttles non-mutating
+// (Describe*) calls: each caller (the account of its access key and the
+// region of its signature) has a bucket of burst calls refilled at refill
+// calls a second; a call that finds its bucket empty is answered HTTP 503
+// with RequestLimitExceeded. EC2's documented figures are a bucket of 100
+// refilled at 20/s. refill 0 turns throttling off (the default).
+func (s *Server) SetRateLimit(refill float64, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refill, s.burst = rate.Limit(refill), burst
+	s.buckets = map[string]*rate.Limiter{}
+}
+
+// Throttled returns the number of calls answered RequestLimitExceeded by
+// the rate limit (SetRateLimit), not by SetMode or FailNext.
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
+// Listings returns the number of DescribeNetworkInterfaces requests that
+// named no interface id (pages of full listings), failed ones included.
+func (s *Server) Listings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listings
+}
+
 // Hold makes calls wait (after being counted) until release is called.
 func (s *Server) Hold() (release func()) {
 	ch := make(chan struct{})
@@ -135,7 +173,7 @@ func (s *Server) CallsFor(id string) int {
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = 0
+	s.calls, s.throttled, s.listings = 0, 0, 0
 	clear(s.perID)
 }
 
@@ -152,8 +190,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := parseQuery(r.Form)
+	account, region := caller(r)
 	s.mu.Lock()
 	s.calls++
+	if len(q.named) == 0 {
+		s.listings++
+	}
 	for _, id := range q.named {
 		s.perID[id]++
 	}
@@ -161,6 +203,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.failNext > 0 {
 		s.failNext--
 		mode = s.failMode
+	}
+	if mode == OK && s.refill > 0 {
+		b := s.buckets[account+"/"+region]
+		if b == nil {
+			b = rate.NewLimiter(s.refill, s.burst)
+			s.buckets[account+"/"+region] = b
+		}
+		if !b.Allow() {
+			s.throttled++
+			mode = Throttle
+		}
 	}
 	hold := s.hold
 	s.mu.Unlock()
@@ -191,18 +244,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValue", err.Error())
 		return
 	}
-	account, region := caller(r)
 	s.mu.Lock()
-	var match []*flowlog.ENI
-	for _, e := range s.enis {
-		if (account == "" || e.AccountID == "" || e.AccountID == account) &&
-			(region == "" || e.Region == "" || e.Region == region) && q.matches(e) {
-			match = append(match, e)
-		}
-	}
 	pageSize := s.pageSize
-	s.mu.Unlock()
-	if len(q.ids) > 0 {
+	var match []*flowlog.ENI
+	visible := func(e *flowlog.ENI) bool {
+		return (account == "" || e.AccountID == "" || e.AccountID == account) &&
+			(region == "" || e.Region == "" || e.Region == region) && q.matches(e)
+	}
+	if q.max > 0 {
+		pageSize = min(pageSize, q.max)
+	}
+	resp := response{Xmlns: xmlns, RequestID: requestID()}
+	if ids := q.idSet(); ids != nil {
+		// Named interfaces: found by id rather than by a scan of the
+		// table; NextToken is an offset among them.
+		for _, id := range ids {
+			if i, ok := slices.BinarySearchFunc(s.enis, id, func(x *flowlog.ENI, id string) int { return strings.Compare(x.InterfaceID, id) }); ok && visible(s.enis[i]) {
+				match = append(match, s.enis[i])
+			}
+		}
+		s.mu.Unlock()
 		for _, id := range q.ids {
 			if !slices.ContainsFunc(match, func(e *flowlog.ENI) bool { return e.InterfaceID == id }) {
 				writeError(w, http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound",
@@ -210,19 +271,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}
-	if q.max > 0 {
-		pageSize = min(pageSize, q.max)
-	}
-	if q.start > len(match) {
-		writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
-		return
-	}
-	match = match[q.start:]
-	resp := response{Xmlns: xmlns, RequestID: requestID()}
-	if len(match) > pageSize {
-		resp.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(q.start + pageSize)))
-		match = match[:pageSize]
+		if q.start > len(match) {
+			writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
+			return
+		}
+		match = match[q.start:]
+		if len(match) > pageSize {
+			resp.NextToken = token(q.start + pageSize)
+			match = match[:pageSize]
+		}
+	} else {
+		// A listing: NextToken is the table position of the next
+		// interface to answer, so a page costs its own size, not the
+		// table's.
+		if q.start > len(s.enis) {
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
+			return
+		}
+		for i := q.start; i < len(s.enis); i++ {
+			if !visible(s.enis[i]) {
+				continue
+			}
+			if len(match) == pageSize {
+				resp.NextToken = token(i)
+				break
+			}
+			match = append(match, s.enis[i])
+		}
+		s.mu.Unlock()
 	}
 	for _, e := range match {
 		resp.Set.Items = append(resp.Set.Items, toXML(e))
@@ -231,6 +308,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeXML writes v as a complete XML document with its Content-Length.
+func token(n int) string { return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(n))) }
+
 func writeXML(w http.ResponseWriter, status int, v any) {
 	body, err := xml.Marshal(v)
 	if err != nil {
@@ -314,6 +393,22 @@ func parseQuery(form map[string][]string) (query, error) {
 		q.start = n
 	}
 	return q, nil
+}
+
+// idSet returns the interface ids every answer must be among (sorted, no
+// duplicates), or nil when the query names none.
+func (q *query) idSet() []string {
+	var ids []string
+	switch f, ok := q.filters["network-interface-id"]; {
+	case ok:
+		ids = slices.Clone(f)
+	case len(q.ids) > 0:
+		ids = slices.Clone(q.ids)
+	default:
+		return nil
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func (q *query) matches(e *flowlog.ENI) bool {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -207,5 +208,56 @@ func TestAssumeRoleScopesAccount(t *testing.T) {
 	}
 	if len(res.NetworkInterfaces) != 1 || aws.ToString(res.NetworkInterfaces[0].NetworkInterfaceId) != "eni-22222222" {
 		t.Fatalf("account 222222222222 sees %+v", res.NetworkInterfaces)
+	}
+}
+
+// The stand-in throttles as EC2 does non-mutating calls: a bucket per
+// caller (EC2: 100 refilled at 20/s; here 10 at 2/s to keep the test
+// short), answered RequestLimitExceeded (HTTP 503).
+func TestRateLimitAsEC2(t *testing.T) {
+	stub := ec2stub.NewServer(ec2stub.Synthetic("333333333333", "us-east-1", 30))
+	stub.SetRateLimit(2, 10)
+	stub.SetPageSize(5)
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	c := client(t, srv.URL, "AKIDEXAMPLE", "us-east-1")
+	other := client(t, srv.URL, "AKIDEXAMPLE", "eu-west-1")
+	ok, throttled := 0, 0
+	start := time.Now()
+	for range 30 {
+		_, err := c.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(5)})
+		var ae smithy.APIError
+		var re *awshttp.ResponseError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &ae) && ae.ErrorCode() == "RequestLimitExceeded" && errors.As(err, &re) && re.HTTPStatusCode() == 503:
+			throttled++
+		default:
+			t.Fatal(err)
+		}
+	}
+	// 10 at once, then 2 a second. (Counted by the stand-in: the client
+	// retries a call whose kept-alive connection was closed under it.)
+	answered := stub.Calls() - stub.Throttled()
+	if refilled := int(2*time.Since(start).Seconds()) + 1; answered < 10 || answered > 10+refilled || throttled < 30-10-refilled || ok+throttled != 30 {
+		t.Fatalf("ok %d, throttled %d (stand-in says %d)", ok, throttled, stub.Throttled())
+	}
+	// Another region is another bucket.
+	if _, err := other.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{}); err != nil {
+		t.Fatalf("other region: %v", err)
+	}
+	// Paging follows NextToken through the table.
+	p := ec2.NewDescribeNetworkInterfacesPaginator(other, &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(5)})
+	n := 0
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(out.NetworkInterfaces)
+	}
+	if n != 0 { // the synthetic interfaces are in us-east-1
+		t.Fatalf("eu-west-1 lists %d", n)
 	}
 }
