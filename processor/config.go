@@ -71,6 +71,12 @@ type TelemetryConfig struct {
 	// LogFormat is json (default) or text.
 	LogFormat string        `yaml:"log_format"`
 	Tracing   TracingConfig `yaml:"tracing"`
+	// Tap serves /tap on the listen address, for vpcflow tap: a sample of
+	// the records leaving any source or stage, as they are. Off by default.
+	// It shows flow data (addresses, ports, accounts): keep the listen
+	// address inside the pod (127.0.0.1, or a port no Service exposes)
+	// when tap is on.
+	Tap bool `yaml:"tap"`
 }
 
 // TracingConfig configures OpenTelemetry tracing; off by default.
