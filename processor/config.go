@@ -63,8 +63,9 @@ type ComponentConfig struct {
 
 // TelemetryConfig configures metrics, logs and traces.
 type TelemetryConfig struct {
-	// Listen is the address serving /metrics, /healthz and /readyz
-	// (e.g. ":8080"); empty serves nothing.
+	// Listen is the address serving /metrics, /healthz and /readyz, and
+	// /graph (the components in order, for vpcflow top) (e.g. ":8080");
+	// empty serves nothing.
 	Listen string `yaml:"listen"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
