@@ -14,12 +14,14 @@ import (
 // BenchmarkFilePipelineTap: the json file pipeline of BenchmarkFilePipeline
 // with no tap, with a tap of parse at its default rate, and with one that
 // copies every record it can (rate unbounded, a slow reader's share
-// dropped); the reader encodes to json as vpcflow tap's server does. The
-// sub-benchmarks alternate with -count, which spreads a shared machine's
-// noise over all three:
+// dropped); the reader encodes to json as vpcflow tap's server does. Run
+// the modes in turn, round after round, so that a shared machine's noise
+// falls on all three (README.md, "A tap on a busy pipeline"):
 //
-//	go test ./benchmarks -run '^$' -bench FilePipelineTap -benchtime 3x -count 6 | tee tap.txt
-//	benchstat -col /tap tap.txt
+//	go test -c -o /tmp/benchmarks.test ./benchmarks && cd benchmarks &&
+//	for i in 1 2 3 4 5 6; do for m in none default all; do
+//		/tmp/benchmarks.test -test.run '^$' -test.bench "FilePipelineTap/tap=$m\$" -test.benchtime 3x
+//	done; done | tee tap.txt
 func BenchmarkFilePipelineTap(b *testing.B) {
 	enc, err := encoding.New(encoding.JSON, encoding.Options{})
 	if err != nil {
