@@ -74,9 +74,11 @@ type TelemetryConfig struct {
 	Tracing   TracingConfig `yaml:"tracing"`
 	// Tap serves /tap on the listen address, for vpcflow tap: a sample of
 	// the records leaving any source or stage, as they are. Off by default.
-	// It shows flow data (addresses, ports, accounts): keep the listen
-	// address inside the pod (127.0.0.1, or a port no Service exposes)
-	// when tap is on.
+	// It shows flow data (addresses, ports, accounts), so it must not be
+	// exposed outside the pod: /tap answers only connections from
+	// loopback (vpcflow tap run in the pod, or through kubectl
+	// port-forward), and the listen address should be one no Ingress or
+	// public Service exposes.
 	Tap bool `yaml:"tap"`
 }
 

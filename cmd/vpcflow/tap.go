@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +61,10 @@ func (l *live) serveGraph(w http.ResponseWriter, _ *http.Request) {
 func (l *live) serveTap(w http.ResponseWriter, r *http.Request) {
 	if !l.tap {
 		http.Error(w, "tap is off: set telemetry.tap: true in the pipeline file (it shows flow data: keep the listen address inside the pod)", http.StatusForbidden)
+		return
+	}
+	if !fromLoopback(r) {
+		http.Error(w, "tap answers only from inside the pod (127.0.0.1 or ::1): it shows flow data; use kubectl port-forward", http.StatusForbidden)
 		return
 	}
 	p := l.p.Load()
@@ -147,6 +152,14 @@ func (l *live) serveTap(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// fromLoopback reports whether r came over a loopback connection: from
+// inside the pod (kubectl port-forward arrives there too), not from
+// another pod or through a Service.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // cmdTap streams a sample of what leaves a component of a running

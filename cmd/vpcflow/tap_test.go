@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,6 +219,30 @@ telemetry: {listen: "127.0.0.1:0", tap: true}
 			if !slices.Contains(want, l) {
 				t.Errorf("%v: %q is not what %s received", tc.tap.cmd.Args[1:], l, tc.sink)
 			}
+		}
+	}
+}
+
+// /tap answers only from loopback, and only when telemetry.tap is on.
+func TestTapRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		tap    bool
+		remote string
+		code   int
+		want   string
+	}{
+		{false, "127.0.0.1:5000", http.StatusForbidden, "tap is off"},
+		{true, "10.0.3.7:5000", http.StatusForbidden, "only from inside the pod"},
+		{true, "[::ffff:192.0.2.1]:5000", http.StatusForbidden, "only from inside the pod"},
+		{true, "127.0.0.1:5000", http.StatusServiceUnavailable, "starting"},
+		{true, "[::1]:5000", http.StatusServiceUnavailable, "starting"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/tap?component=parse", nil)
+		req.RemoteAddr = tc.remote
+		rec := httptest.NewRecorder()
+		newLive(tc.tap).serveTap(rec, req)
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("tap %v from %s: %d %q, want %d %q", tc.tap, tc.remote, rec.Code, rec.Body.String(), tc.code, tc.want)
 		}
 	}
 }
