@@ -112,6 +112,9 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 		sn.root = p.plan(id, nil, g)
 		p.sources = append(p.sources, sn)
 	}
+	if err := p.initTaps(cs.Registerer); err != nil {
+		return fail(fmt.Errorf("engine metrics: %w", err))
+	}
 	return p, nil
 }
 

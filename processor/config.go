@@ -63,14 +63,23 @@ type ComponentConfig struct {
 
 // TelemetryConfig configures metrics, logs and traces.
 type TelemetryConfig struct {
-	// Listen is the address serving /metrics, /healthz and /readyz
-	// (e.g. ":8080"); empty serves nothing.
+	// Listen is the address serving /metrics, /healthz and /readyz, and
+	// /graph (the components in order, for vpcflow top) (e.g. ":8080");
+	// empty serves nothing.
 	Listen string `yaml:"listen"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is json (default) or text.
 	LogFormat string        `yaml:"log_format"`
 	Tracing   TracingConfig `yaml:"tracing"`
+	// Tap serves /tap on the listen address, for vpcflow tap: a sample of
+	// the records leaving any source or stage, as they are. Off by default.
+	// It shows flow data (addresses, ports, accounts), so it must not be
+	// exposed outside the pod: /tap answers only connections from
+	// loopback (vpcflow tap run in the pod, or through kubectl
+	// port-forward), and the listen address should be one no Ingress or
+	// public Service exposes.
+	Tap bool `yaml:"tap"`
 }
 
 // TracingConfig configures OpenTelemetry tracing; off by default.

@@ -25,6 +25,10 @@
 //     or on_rejected block|drop applies; ordered lanes.
 //   - blocked.go: on_rejected values and vpcflow_sink_blocked.
 //   - health.go: Ready and Healthy (/readyz, /healthz).
+//   - tap.go: taps (vpcflow tap), copies of a sample of what leaves a
+//     source or stage, or its .errors, on a bounded channel; with no tap
+//     open, one atomic load per batch. describe.go: Graph, the components
+//     in order (vpcflow top).
 //   - metrics.go: the engine's Prometheus collectors.
 //
 // Errors of a component are wrapped once, as "sources.<id> (<type>): …",

@@ -40,6 +40,8 @@ type Pipeline struct {
 	fatalMu  sync.Mutex
 	fatalErr error
 	closed   atomic.Bool
+
+	taps tapHub
 }
 
 type sourceNode struct {
@@ -103,4 +105,6 @@ type planNode struct {
 	// sink takes them.
 	discarded prometheus.Counter
 	errLog    *component.RateLimitedLogger
+	// tap and errTap are where taps of id and id.errors attach.
+	tap, errTap *tapPoint
 }

@@ -18,6 +18,9 @@ type job struct {
 	b      *flowlog.Batch
 	t      *tracker
 	worker int
+	// tapping is set when a tap is open as the batch starts; only then does
+	// walk look for taps.
+	tapping bool
 }
 
 // process runs a source batch through its source's plan, then releases
@@ -36,6 +39,7 @@ func (p *Pipeline) process(ctx context.Context, j *job) {
 	if len(b.Failed) > 0 {
 		p.m.sourceFailed.WithLabelValues(j.src.id).Add(float64(len(b.Failed)))
 	}
+	j.tapping = p.taps.active.Load() != 0
 	p.walk(sctx, j, j.src.root, b)
 	j.t.done(nil)
 }
@@ -59,6 +63,10 @@ func (p *Pipeline) walk(ctx context.Context, j *job, n *planNode, b *flowlog.Bat
 		if d := in - out - failed; d > 0 {
 			st.drop.Add(float64(d))
 		}
+	}
+	if j.tapping {
+		n.errTap.offerFailures(b.Failed)
+		n.tap.offerRecords(b.Records)
 	}
 	if len(b.Failed) > 0 {
 		if len(n.errSinks) > 0 {

@@ -70,6 +70,7 @@ sinks:
 telemetry:
   listen: %q
   log_level: warn
+  tap: true # vpcflow tap; the data is synthetic
 `
 
 // intake is a local HTTP log intake: it counts what it receives.
@@ -223,6 +224,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		regMu.Unlock()
 		if a != "" {
 			fmt.Fprintf(stdout, "metrics: http://%s/metrics  health: http://%s/healthz  ready: http://%s/readyz\n", a, a, a)
+			fmt.Fprintf(stdout, "watch it: vpcflow top --url %s   records leaving a stage: vpcflow tap eni --limit 5 --url %s\n", a, a)
 		}
 		statsWG.Go(func() { printStats(stdout, r, in, &produced, *every, statsDone) })
 	}

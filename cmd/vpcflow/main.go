@@ -8,6 +8,8 @@
 //	vpcflow validate --config FILE   check a pipeline file (exit 2 when wrong)
 //	vpcflow gen [flags]              write synthetic flow logs
 //	vpcflow dev [flags]              the whole pipeline on embedded stand-ins
+//	vpcflow top [--url URL] [--once] live rates of a running instance
+//	vpcflow tap COMPONENT [flags]    a sample of the records leaving a component
 //	vpcflow version                  print the version
 package main
 
@@ -37,6 +39,8 @@ Usage:
   vpcflow validate --config FILE   check a pipeline file without running it
   vpcflow gen [flags]              write synthetic flow logs (vpcflow gen -h)
   vpcflow dev [flags]              run the whole pipeline on embedded stand-ins
+  vpcflow top [--url URL] [--once] live rates of a running instance, per component
+  vpcflow tap COMPONENT [flags]    a sample of the records leaving a component (vpcflow tap -h)
   vpcflow version                  print the version
 `)
 }
@@ -66,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(ctx, rest, stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, rest, stdout, stderr)
+	case "top":
+		err = cmdTop(ctx, rest, stdout, stderr)
+	case "tap":
+		err = cmdTap(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "vpcflow %s\n", version)
 		return exitOK

@@ -120,7 +120,7 @@ func TestConfigReferenceStableKeys(t *testing.T) {
 		"stage cidr_filter":   {"inputs", "drop_when_both_in"},
 		"sink http":           {"inputs", "url", "encoding", "compression", "headers", "batch.max_bytes", "preset", "dead_letter"},
 		"sink file":           {"inputs", "path", "encoding"},
-		"top-level":           {"sources", "stages", "sinks", "telemetry.listen", "telemetry.log_level", "telemetry.tracing.exporter", "telemetry.tracing.sample_ratio"},
+		"top-level":           {"sources", "stages", "sinks", "telemetry.listen", "telemetry.log_level", "telemetry.tracing.exporter", "telemetry.tracing.sample_ratio", "telemetry.tap"},
 	}
 	comps, err := referenceComponents(factories())
 	if err != nil {

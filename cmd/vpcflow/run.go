@@ -114,7 +114,8 @@ func runPipelineWith(ctx context.Context, cfg *processor.Config, logw io.Writer,
 		}
 	}()
 	health := &lazyHealth{}
-	addr, stopTelemetry, err := serveTelemetry(ctx, cfg.Telemetry.Listen, reg, health, log)
+	lv := newLive(cfg.Telemetry.Tap)
+	addr, stopTelemetry, err := serveTelemetry(ctx, cfg.Telemetry.Listen, reg, health, lv, log)
 	if err != nil {
 		return err
 	}
@@ -123,17 +124,23 @@ func runPipelineWith(ctx context.Context, cfg *processor.Config, logw io.Writer,
 		defer cancel()
 		stopTelemetry(fctx)
 	}()
+	defer lv.stopped() // before the listener stops: taps being served end
 	p, err := processor.Build(ctx, cfg, factories(), processor.Settings{Logger: log, Registerer: reg, TracerProvider: tp})
 	if err != nil {
 		return err
 	}
 	health.p = p
+	lv.p.Store(p)
 	if started != nil {
 		started(p, addr, reg)
 	}
 	log.Info("pipeline running", "version", version, "sources", len(cfg.Sources), "stages", len(cfg.Stages), "sinks", len(cfg.Sinks))
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	go func() {
+		err := p.Run(ctx)
+		lv.stopped()
+		done <- err
+	}()
 	select {
 	case err = <-done:
 	case <-stop.overrun():

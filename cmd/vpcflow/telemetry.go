@@ -73,10 +73,11 @@ func (l *lazyHealth) Ready() error {
 	return l.p.Ready()
 }
 
-// serveTelemetry serves /metrics, /healthz and /readyz on addr until the
+// serveTelemetry serves /metrics, /healthz and /readyz on addr, with
+// /graph and /tap (for vpcflow top and tap) when lv is set, until the
 // returned stop is called; stop waits for requests in progress until its
 // ctx ends. It returns the bound address.
-func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, h healthChecker, log *slog.Logger) (string, func(context.Context), error) {
+func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, h healthChecker, lv *live, log *slog.Logger) (string, func(context.Context), error) {
 	if addr == "" {
 		return "", func(context.Context) {}, nil
 	}
@@ -100,6 +101,9 @@ func serveTelemetry(ctx context.Context, addr string, reg *prometheus.Registry, 
 		}
 		io.WriteString(w, "ready\n")
 	})
+	if lv != nil {
+		lv.routes(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
