@@ -73,6 +73,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			})
 		}
 	}
+	buffers := p.runBuffers(hardCtx)
 	p.running.Store(true)
 
 	var readers sync.WaitGroup
@@ -84,7 +85,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Every reader stopped: the sources are drained, ctx was cancelled or a
 	// fatal error occurred. Deliver what is in flight.
 	drained := make(chan struct{})
-	go func() { p.inflight.Wait(); close(drained) }()
+	go func() { p.inflight.Wait(); p.waitBuffers(readCtx); close(drained) }()
 	if p.fatal() == nil {
 		select {
 		case <-drained:
@@ -115,6 +116,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	laneWG.Wait()
+	buffers.Wait()
 
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 	defer cancel()
@@ -183,6 +185,7 @@ func (p *Pipeline) readLoop(ctx context.Context, stopAll context.CancelFunc, sn 
 		p.m.inFlight.Inc()
 		t := &tracker{p: p, src: sn, ack: ack, read: b.Read}
 		t.n.Store(1)
+		t.active.Store(1)
 		w := int(maphash.String(p.seed, sn.id+"\x00"+b.Partition) % uint64(len(p.workers)))
 		p.workers[w] <- &job{src: sn, b: b, t: t, worker: w}
 	}
@@ -209,6 +212,11 @@ func (p *Pipeline) closeAll(ctx context.Context) error {
 		}
 	}
 	for _, id := range sortedKeys(p.sinks) {
+		if b := p.sinks[id].buf; b != nil {
+			if err := b.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: buffer: %w", p.sinks[id].where, err))
+			}
+		}
 		if err := p.sinks[id].sink.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s: close: %w", p.sinks[id].where, err))
 		}
