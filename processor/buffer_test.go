@@ -229,3 +229,31 @@ max_in_flight: 4
 		t.Fatalf("slow got %d", got)
 	}
 }
+
+// On shutdown a disk buffer keeps what it holds; the batches were
+// acknowledged when written.
+func TestDiskBufferShutdownKeepsRecords(t *testing.T) {
+	in := batches(5, 10)
+	dir := t.TempDir()
+	h := &harness{src: endless(sourcetest.New(t, in...)), sinks: map[string]*sinktest.Recorder{"slow": {Block: make(chan struct{})}}}
+	p := build(t, h, fmt.Sprintf(`
+sources: {in: {type: static}}
+sinks:
+  slow: {type: rec, inputs: [in], buffer: {type: disk, path: %q}}
+shutdown_timeout: 200ms
+`, dir))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "every batch acknowledged", func() bool { return acked(h.src) == 5 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	assertAllAcked(t, h.src, false)
+}

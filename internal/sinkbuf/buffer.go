@@ -299,7 +299,7 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		if err == nil {
 			return it, batch, nil
 		}
-		b.log.Error("buffer frame unreadable; its records are lost", "sink", b.id, "records", it.records, "error", err)
+		b.log.Error("buffer frame unreadable; its records are lost", "records", it.records, "error", err)
 		b.Done(it, nil)
 	}
 }

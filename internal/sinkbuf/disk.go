@@ -124,7 +124,7 @@ func (b *Buffer) openDisk() error {
 	}
 	b.recovery = rec
 	if rec.Frames > 0 || len(rec.Lost) > 0 {
-		b.log.Info("disk buffer recovered; its records will be delivered", "sink", b.id, "dir", dir,
+		b.log.Info("disk buffer recovered; its records will be delivered", "dir", dir,
 			"frames", rec.Frames, "records", rec.Records, "bytes", rec.Bytes, "damaged", len(rec.Lost))
 	}
 	go d.flusher()
@@ -152,7 +152,7 @@ func (d *diskLog) recover() (Recovery, error) {
 	for _, name := range names {
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, segExt), 16, 64)
 		if err != nil {
-			b.log.Warn("buffer: ignoring a file that is not a segment", "sink", b.id, "file", name)
+			b.log.Warn("buffer: ignoring a file that is not a segment", "file", name)
 			continue
 		}
 		seg := &segment{path: filepath.Join(d.dir, name), first: first}
@@ -246,14 +246,14 @@ func (d *diskLog) scan(seg *segment) ([]*Item, string, error) {
 	lost := ""
 	if problem != "" {
 		lost = fmt.Sprintf("%s@%d: %d bytes", filepath.Base(seg.path), off, size-off)
-		attrs := []any{"sink", d.b.id, "segment", filepath.Base(seg.path), "offset", off, "lost_bytes", size - off,
+		attrs := []any{"segment", filepath.Base(seg.path), "offset", off, "lost_bytes", size - off,
 			"frames_kept", len(items), "problem", problem}
 		if hintRecords >= 0 && hintRecords <= 1<<20 {
 			attrs = append(attrs, "lost_records_at_least", hintRecords)
 		}
 		d.b.log.Error("disk buffer: torn or corrupt segment tail skipped; the records in it are lost, the rest is delivered", attrs...)
 		if err := f.Truncate(off); err != nil {
-			d.b.log.Warn("disk buffer: cannot truncate the damaged segment", "sink", d.b.id, "error", err)
+			d.b.log.Warn("disk buffer: cannot truncate the damaged segment", "error", err)
 		}
 		size = off
 	}
@@ -362,7 +362,7 @@ func (d *diskLog) consumedLocked(it *Item) {
 	}
 	seg.r.Close()
 	if err := os.Remove(seg.path); err != nil {
-		d.b.log.Warn("disk buffer: cannot delete a consumed segment", "sink", d.b.id, "error", err)
+		d.b.log.Warn("disk buffer: cannot delete a consumed segment", "error", err)
 	}
 	d.b.bytes -= seg.size
 	d.dirDirty = true
@@ -440,7 +440,7 @@ func (d *diskLog) flush(final bool) {
 	b.mu.Lock()
 	if err != nil {
 		if d.syncErr == nil {
-			b.log.Error("disk buffer: fsync failed; batches are not acknowledged and the buffer refuses writes", "sink", b.id, "error", err)
+			b.log.Error("disk buffer: fsync failed; batches are not acknowledged and the buffer refuses writes", "error", err)
 		}
 		d.syncErr = err
 	} else if target > d.synced {
