@@ -80,6 +80,7 @@ func (p *Pipeline) drain(ctx context.Context, s *sinkNode) {
 		s.pending.Add(1)
 		go p.write(ctx, s, b, 0, func(err error) {
 			s.buf.Done(it, err)
+			s.buf.Release(b)
 			<-slots
 			wg.Done()
 		})

@@ -100,6 +100,7 @@ type Buffer struct {
 	closed  bool
 
 	scratch  sync.Pool
+	pool     flowlog.BatchPool
 	recovery Recovery
 }
 
@@ -294,7 +295,7 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		}
 		var batch *flowlog.Batch
 		if err == nil {
-			batch, err = decodeBatch(body)
+			batch, err = decodeBatch(body, b.pool.Get())
 		}
 		if err == nil {
 			return it, batch, nil
@@ -303,6 +304,10 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		b.Done(it, nil)
 	}
 }
+
+// Release recycles a batch from Next once the sink is done with it (its
+// records and lines are reused).
+func (b *Buffer) Release(batch *flowlog.Batch) { b.pool.Put(batch) }
 
 // Done gives back an item from Next. With err nil the item is consumed:
 // its bytes are freed (a disk segment is deleted once all its frames are

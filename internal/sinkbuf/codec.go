@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"sort"
 	"time"
@@ -20,55 +21,18 @@ import (
 // S2 (github.com/klauspost/compress/s2): flow-log lines compress three to
 // five times, at several hundred MB/s per core.
 
-const codecVersion = 1
+const codecVersion = 2
 
 var errShortBody = errors.New("sinkbuf: frame body truncated")
 
 // encodeBatch appends the compressed compact form of b (records, or
 // failures when b has no records) to dst. scratch is reused between calls.
 func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
-	e := encoder{buf: scratch[:0], origins: map[*flowlog.Origin]uint64{}, enis: map[*flowlog.ENI]uint64{}}
+	e := encoder{buf: scratch[:0], origins: map[*flowlog.Origin]uint64{}, enis: map[*flowlog.ENI]uint64{}, layouts: map[string]uint64{}}
+	// The body is: version, records (or failures), then the tables the
+	// records refer to, then where the tables start (4 bytes): one pass
+	// over the records, with nothing to copy.
 	e.uvarint(codecVersion)
-	e.str(b.Source)
-	e.str(b.Partition)
-	e.varint(b.Read.UnixNano())
-	// Tables first: collect the distinct origins and ENIs in order.
-	var origins []*flowlog.Origin
-	var enis []*flowlog.ENI
-	addOrigin := func(o *flowlog.Origin) {
-		if o != nil {
-			if _, ok := e.origins[o]; !ok {
-				origins = append(origins, o)
-				e.origins[o] = uint64(len(origins))
-			}
-		}
-	}
-	for i := range b.Records {
-		addOrigin(b.Records[i].Origin)
-		if x := b.Records[i].ENI; x != nil {
-			if _, ok := e.enis[x]; !ok {
-				enis = append(enis, x)
-				e.enis[x] = uint64(len(enis))
-			}
-		}
-	}
-	if len(b.Records) == 0 {
-		for i := range b.Failed {
-			addOrigin(b.Failed[i].Origin)
-		}
-	}
-	e.uvarint(uint64(len(origins)))
-	for _, o := range origins {
-		e.str(o.Name)
-		e.str(o.LogGroup)
-		e.str(o.LogStream)
-		e.str(o.Account)
-		e.str(o.Region)
-	}
-	e.uvarint(uint64(len(enis)))
-	for _, x := range enis {
-		e.eni(x)
-	}
 	e.uvarint(uint64(len(b.Records)))
 	for i := range b.Records {
 		e.record(&b.Records[i])
@@ -84,11 +48,32 @@ func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
 				e.str("")
 			}
 			e.bytes(f.Raw)
-			e.uvarint(e.origins[f.Origin])
+			e.uvarint(e.origin(f.Origin))
 		}
 	} else {
 		e.uvarint(0)
 	}
+	tables := len(e.buf)
+	e.str(b.Source)
+	e.str(b.Partition)
+	e.varint(b.Read.UnixNano())
+	e.uvarint(uint64(len(e.originList)))
+	for _, o := range e.originList {
+		e.str(o.Name)
+		e.str(o.LogGroup)
+		e.str(o.LogStream)
+		e.str(o.Account)
+		e.str(o.Region)
+	}
+	e.uvarint(uint64(len(e.eniList)))
+	for _, x := range e.eniList {
+		e.eni(x)
+	}
+	e.uvarint(uint64(len(e.layoutList)))
+	for _, l := range e.layoutList {
+		e.str(l)
+	}
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(tables))
 	n := s2.MaxEncodedLen(len(e.buf))
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
@@ -96,10 +81,58 @@ func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
 	return dst[:start+len(enc)], e.buf
 }
 
+// origin returns o's number in the frame's table (from 1; 0 for nil).
+func (e *encoder) origin(o *flowlog.Origin) uint64 {
+	if o == nil {
+		return 0
+	}
+	if o == e.lastOrigin {
+		return e.lastOriginID
+	}
+	id, ok := e.origins[o]
+	if !ok {
+		e.originList = append(e.originList, o)
+		id = uint64(len(e.originList))
+		e.origins[o] = id
+	}
+	e.lastOrigin, e.lastOriginID = o, id
+	return id
+}
+
+// eniRef returns x's number in the frame's table (from 1; 0 for nil).
+func (e *encoder) eniRef(x *flowlog.ENI) uint64 {
+	if x == nil {
+		return 0
+	}
+	if x == e.lastENI {
+		return e.lastENIID
+	}
+	id, ok := e.enis[x]
+	if !ok {
+		e.eniList = append(e.eniList, x)
+		id = uint64(len(e.eniList))
+		e.enis[x] = id
+	}
+	e.lastENI, e.lastENIID = x, id
+	return id
+}
+
 type encoder struct {
 	buf     []byte
 	origins map[*flowlog.Origin]uint64
 	enis    map[*flowlog.ENI]uint64
+	// layouts maps a record layout (present fields and the space-separated
+	// token each one is) to its number in the frame, from 1.
+	layouts    map[string]uint64
+	layoutList []string
+	key        []byte
+
+	originList   []*flowlog.Origin
+	eniList      []*flowlog.ENI
+	lastOrigin   *flowlog.Origin
+	lastOriginID uint64
+	lastENI      *flowlog.ENI
+	lastENIID    uint64
 }
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
@@ -148,43 +181,132 @@ func (e *encoder) eni(x *flowlog.ENI) {
 
 func (e *encoder) record(r *flowlog.Record) {
 	e.bytes(r.Raw)
-	e.uvarint(e.origins[r.Origin])
-	e.uvarint(e.enis[r.ENI])
-	e.uvarint(uint64(r.Present))
-	for f := range flowlog.NumFields {
-		if r.Present.Has(f) {
-			s := r.Span(f)
+	e.uvarint(e.origin(r.Origin))
+	e.uvarint(e.eniRef(r.ENI))
+	l := e.layout(r)
+	e.uvarint(l)
+	if l == 0 {
+		e.uvarint(uint64(r.Present))
+		for p := uint64(r.Present); p != 0; p &= p - 1 {
+			s := r.Span(flowlog.Field(bits.TrailingZeros64(p)))
 			e.uvarint(uint64(s.Off))
 			e.uvarint(uint64(s.Len))
 		}
 	}
-	e.buf = append(e.buf, r.Version, r.Protocol, r.TrafficPath, byte(r.Direction))
-	e.uvarint(uint64(r.SrcPort))
-	e.uvarint(uint64(r.DstPort))
-	e.uvarint(uint64(r.TCPFlags))
-	e.uvarint(r.Packets)
-	e.uvarint(r.Bytes)
-	e.varint(r.Start)
-	e.varint(r.End)
-	for _, v := range r.PacketsLost {
-		e.uvarint(v)
+	e.buf = append(e.buf, byte(r.Direction))
+	// Parsed values of the present numeric and address fields.
+	for p := uint64(r.Present); p != 0; p &= p - 1 {
+		f := flowlog.Field(bits.TrailingZeros64(p))
+		switch f.Kind() {
+		case flowlog.KindInt:
+			v, _ := r.Int(f)
+			e.uvarint(uint64(v))
+		case flowlog.KindAddr:
+			a, _ := r.Addr(f)
+			e.addr(a)
+		}
 	}
-	e.addr(r.SrcAddr)
-	e.addr(r.DstAddr)
-	e.addr(r.PktSrcAddr)
-	e.addr(r.PktDstAddr)
 }
 
-// decodeBatch rebuilds a batch from a compressed frame body. Records' Raw
-// lines point into one buffer held by the batch.
-func decodeBatch(body []byte) (*flowlog.Batch, error) {
-	raw, err := s2.Decode(nil, body)
+// layout returns the number of r's layout in the frame, or 0 when the
+// present fields are not exactly the space-separated tokens of the line
+// (their spans are then written out). A layout says which token each
+// present field is.
+func (e *encoder) layout(r *flowlog.Record) uint64 {
+	var spans [flowlog.NumFields]struct {
+		off, end int
+		f        flowlog.Field
+	}
+	n := 0
+	for p := uint64(r.Present); p != 0; p &= p - 1 {
+		f := flowlog.Field(bits.TrailingZeros64(p))
+		s := r.Span(f)
+		// Insertion by offset: fields mostly come in line order.
+		i := n
+		for i > 0 && spans[i-1].off > int(s.Off) {
+			spans[i] = spans[i-1]
+			i--
+		}
+		spans[i].off, spans[i].end, spans[i].f = int(s.Off), int(s.Off)+int(s.Len), f
+		n++
+	}
+	if n == 0 || n > maxTokens || spans[0].off != 0 || spans[n-1].end != len(r.Raw) {
+		return 0
+	}
+	var tok [flowlog.NumFields]byte
+	for i := range n {
+		if i > 0 && spans[i].off != spans[i-1].end+1 {
+			return 0
+		}
+		tok[spans[i].f] = byte(i)
+	}
+	key := binary.LittleEndian.AppendUint64(e.key[:0], uint64(r.Present))
+	for p := uint64(r.Present); p != 0; p &= p - 1 {
+		key = append(key, tok[bits.TrailingZeros64(p)])
+	}
+	e.key = key
+	if id, ok := e.layouts[string(key)]; ok {
+		return id
+	}
+	if len(e.layoutList) >= 1024 {
+		return 0
+	}
+	e.layoutList = append(e.layoutList, string(key))
+	e.layouts[string(key)] = uint64(len(e.layoutList))
+	return uint64(len(e.layoutList))
+}
+
+// maxTokens bounds the tokens of a line that layouts describe.
+const maxTokens = 250
+
+// tokenStarts stores where each space-separated token of raw starts, and
+// len(raw)+1 after the last, and returns the number of tokens (-1 when
+// there are more than maxTokens).
+func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
+	n := 0
+	starts[0] = 0
+	for i, c := range raw {
+		if c == ' ' {
+			n++
+			if n >= maxTokens {
+				return -1
+			}
+			starts[n] = uint16(i + 1)
+		}
+	}
+	n++
+	starts[n] = uint16(len(raw) + 1)
+	return n
+}
+
+// decodeBatch rebuilds a batch from a compressed frame body into b (its
+// slices are reused; nil allocates one). Records' Raw lines point into
+// b.Buf.
+func decodeBatch(body []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
+	if b == nil {
+		b = &flowlog.Batch{}
+	}
+	n, err := s2.DecodedLen(body)
 	if err != nil {
 		return nil, fmt.Errorf("sinkbuf: decompress frame: %w", err)
 	}
-	d := decoder{buf: raw}
-	b, err := d.batch()
+	if cap(b.Buf) < n {
+		b.Buf = make([]byte, n)
+	}
+	raw, err := s2.Decode(b.Buf[:cap(b.Buf)], body)
 	if err != nil {
+		return nil, fmt.Errorf("sinkbuf: decompress frame: %w", err)
+	}
+	b.Buf = raw
+	if len(raw) < 4 {
+		return nil, errShortBody
+	}
+	t := int(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+	if t > len(raw)-4 {
+		return nil, errShortBody
+	}
+	d := decoder{buf: raw[:t], tables: raw[t : len(raw)-4]}
+	if err := d.batch(b); err != nil {
 		return nil, err
 	}
 	if d.err != nil {
@@ -193,9 +315,15 @@ func decodeBatch(body []byte) (*flowlog.Batch, error) {
 	return b, nil
 }
 
+type layout struct {
+	present flowlog.FieldSet
+	tokens  []byte // the token of each present field, in field order
+}
+
 type decoder struct {
-	buf []byte
-	err error
+	buf    []byte
+	tables []byte
+	err    error
 }
 
 func (d *decoder) fail() {
@@ -277,11 +405,15 @@ func (d *decoder) count() int {
 	return int(n)
 }
 
-func (d *decoder) batch() (*flowlog.Batch, error) {
+func (d *decoder) batch(b *flowlog.Batch) error {
 	if v := d.uvarint(); v != codecVersion {
-		return nil, fmt.Errorf("sinkbuf: frame body version %d, want %d", v, codecVersion)
+		return fmt.Errorf("sinkbuf: frame body version %d, want %d", v, codecVersion)
 	}
-	b := &flowlog.Batch{Source: d.str(), Partition: d.str()}
+	// The tables, at the end of the body.
+	recs := d.buf
+	d.buf = d.tables
+	b.Source, b.Partition = d.str(), d.str()
+	b.Read = time.Time{}
 	if ns := d.varint(); ns != 0 {
 		b.Read = time.Unix(0, ns)
 	}
@@ -300,7 +432,27 @@ func (d *decoder) batch() (*flowlog.Batch, error) {
 		}
 		return int(n)
 	}
-	b.Records = make([]flowlog.Record, d.count())
+	layouts := make([]layout, d.count())
+	for i := range layouts {
+		k := d.bytes()
+		if len(k) < 8 {
+			d.fail()
+			break
+		}
+		layouts[i] = layout{present: flowlog.FieldSet(binary.LittleEndian.Uint64(k)), tokens: k[8:]}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	d.buf = recs
+	n := d.count()
+	if cap(b.Records) < n {
+		b.Records = make([]flowlog.Record, n)
+	} else {
+		b.Records = b.Records[:n]
+		clear(b.Records)
+	}
+	var starts [maxTokens + 1]uint16
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.Raw = d.bytes()
@@ -310,32 +462,45 @@ func (d *decoder) batch() (*flowlog.Batch, error) {
 		if x := ref(d.uvarint(), len(enis)); x > 0 {
 			r.ENI = enis[x-1]
 		}
-		present := flowlog.FieldSet(d.uvarint())
-		for f := range flowlog.NumFields {
-			if present.Has(f) {
+		if l := ref(d.uvarint(), len(layouts)); l > 0 {
+			lay := &layouts[l-1]
+			nt := tokenStarts(r.Raw, &starts)
+			j := 0
+			for p := uint64(lay.present); p != 0; p &= p - 1 {
+				if j >= len(lay.tokens) || int(lay.tokens[j]) >= nt {
+					d.fail()
+					break
+				}
+				k := lay.tokens[j]
+				r.SetSpan(flowlog.Field(bits.TrailingZeros64(p)), int(starts[k]), int(starts[k+1])-1-int(starts[k]))
+				j++
+			}
+		} else {
+			present := flowlog.FieldSet(d.uvarint())
+			for p := uint64(present); p != 0; p &= p - 1 {
 				off, n := d.uvarint(), d.uvarint()
 				if off+n > uint64(len(r.Raw)) {
 					d.fail()
 					break
 				}
-				r.SetSpan(f, int(off), int(n))
+				r.SetSpan(flowlog.Field(bits.TrailingZeros64(p)), int(off), int(n))
 			}
 		}
-		r.Version, r.Protocol, r.TrafficPath, r.Direction = d.byte1(), d.byte1(), d.byte1(), flowlog.Direction(d.byte1())
-		r.SrcPort, r.DstPort, r.TCPFlags = uint16(d.uvarint()), uint16(d.uvarint()), uint16(d.uvarint())
-		r.Packets, r.Bytes = d.uvarint(), d.uvarint()
-		r.Start, r.End = d.varint(), d.varint()
-		for j := range r.PacketsLost {
-			r.PacketsLost[j] = d.uvarint()
+		r.Direction = flowlog.Direction(d.byte1())
+		for p := uint64(r.Present); p != 0; p &= p - 1 {
+			f := flowlog.Field(bits.TrailingZeros64(p))
+			switch f.Kind() {
+			case flowlog.KindInt:
+				r.SetInt(f, d.uvarint())
+			case flowlog.KindAddr:
+				r.SetAddr(f, d.addr())
+			}
 		}
-		r.SrcAddr, r.DstAddr, r.PktSrcAddr, r.PktDstAddr = d.addr(), d.addr(), d.addr(), d.addr()
 		if d.err != nil {
-			return nil, d.err
+			return d.err
 		}
 	}
-	if len(b.Records) == 0 {
-		b.Records = nil
-	}
+	b.Failed = b.Failed[:0]
 	if n := d.count(); n > 0 {
 		b.Failed = make([]flowlog.Failure, n)
 		for i := range b.Failed {
@@ -350,7 +515,7 @@ func (d *decoder) batch() (*flowlog.Batch, error) {
 			}
 		}
 	}
-	return b, d.err
+	return d.err
 }
 
 func (d *decoder) eni() *flowlog.ENI {
