@@ -221,11 +221,12 @@ sinks:
 //
 //   - disk: end to end; a run ends once the buffer is delivered, so
 //     records/s compares with the unbuffered benchmark.
+//
 //   - drain: the intake answers 503 until the whole file is acknowledged
 //     into the buffer (an outage); records/s is then the time to deliver
 //     the full buffer once the intake is back.
 //
-//	go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
+//     go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
 func BenchmarkPipelineFileToHTTPBuffered(b *testing.B) {
 	const n = 1_000_000
 	path := filepath.Join(b.TempDir(), "flows.log")
