@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -19,6 +20,14 @@ var ErrFull = errors.New("sinkbuf: buffer full")
 // ErrClosed is returned by Put and Next, and given to pending done
 // functions, once the buffer is closed.
 var ErrClosed = errors.New("sinkbuf: buffer closed")
+
+// cacheRecords bounds the records kept, besides their frames, as copies
+// ready for the sink (about 15 MB): while the sink keeps up, what was just
+// put is delivered from the copy, not read back and decoded, and its frame
+// is not compressed (it is deleted within moments; a crash reads it back
+// all the same). Frames put while more is waiting are compressed and read
+// back from the log.
+const cacheRecords = 16 * maxFrameRecords
 
 // maxFrameRecords bounds the records of one frame, so that a frame stays
 // far below max_bytes (a few hundred KB at most) whatever the batch size.
@@ -40,6 +49,7 @@ type Stats struct {
 // Item is one frame handed out by Next; give it back to Done.
 type Item struct {
 	seq     uint64
+	codec   byte
 	time    int64 // unix nanos when it entered the buffer
 	records int
 	size    int64 // frame bytes, header included
@@ -50,6 +60,8 @@ type Item struct {
 	// memory
 	data []byte
 	ack  *batchAck
+	// cached is a copy of the frame's batch, ready for the sink.
+	cached *flowlog.Batch
 }
 
 // Records is the number of records in the item.
@@ -101,6 +113,8 @@ type Buffer struct {
 
 	scratch  sync.Pool
 	pool     flowlog.BatchPool
+	// cachedRecords counts the records of items' cached copies.
+	cachedRecords atomic.Int64
 	recovery Recovery
 }
 
@@ -166,6 +180,8 @@ func (b *Buffer) waitLocked(ctx context.Context) error {
 type frame struct {
 	buf     []byte // header + body
 	records int
+	cached  *flowlog.Batch
+	size    int64 // bytes it takes (memory)
 }
 
 // encode cuts batch into frames of at most maxFrameRecords records.
@@ -188,10 +204,27 @@ func (b *Buffer) encode(batch *flowlog.Batch, now int64) []frame {
 		} else {
 			part.Records, part.Failed = batch.Records[lo:hi], nil
 		}
-		buf := make([]byte, headerSize, headerSize+64*(hi-lo)+256)
-		buf, scratch = encodeBatch(buf, scratch, &part)
-		putHeader(buf, now, hi-lo)
-		out = append(out, frame{buf: buf, records: hi - lo})
+		var fr frame
+		fr.records = hi - lo
+		if b.cachedRecords.Add(int64(hi-lo)) <= cacheRecords {
+			fr.cached = copyBatch(b.pool.Get(), &part)
+		} else {
+			b.cachedRecords.Add(int64(lo - hi))
+		}
+		if b.disk == nil && fr.cached != nil {
+			// In memory the copy is all there is to keep.
+			fr.size = int64(cap(fr.cached.Buf)) + int64(len(fr.cached.Records))*recordSize + int64(len(fr.cached.Failed))*failureSize
+		} else {
+			codec := byte(codecS2)
+			if fr.cached != nil {
+				codec = codecNone
+			}
+			buf := make([]byte, headerSize, headerSize+64*(hi-lo)+256)
+			buf, scratch = encodeBatchAs(buf, scratch, &part, codec == codecS2)
+			putHeader(buf, now, hi-lo, codec)
+			fr.buf, fr.size = buf, int64(len(buf))
+		}
+		out = append(out, fr)
 		if n == 0 {
 			break
 		}
@@ -214,12 +247,13 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 	frames := b.encode(batch, now)
 	var total int64
 	for _, f := range frames {
-		total += int64(len(f.buf))
+		total += f.size
 	}
 	b.mu.Lock()
 	for {
 		if b.closed {
 			b.mu.Unlock()
+			b.uncache(frames)
 			return ErrClosed
 		}
 		if b.bytes+total <= int64(b.cfg.MaxBytes) || len(b.items) == 0 && b.bytes == 0 {
@@ -227,10 +261,12 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 		}
 		if b.cfg.WhenFull == WhenFullDropNewest {
 			b.mu.Unlock()
+			b.uncache(frames)
 			return ErrFull
 		}
 		if err := b.waitLocked(ctx); err != nil {
 			b.mu.Unlock()
+			b.uncache(frames)
 			return err
 		}
 	}
@@ -241,10 +277,11 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 	}
 	var last uint64
 	for _, f := range frames {
-		it := &Item{seq: b.seq, time: now, records: f.records, size: int64(len(f.buf)), ack: ack}
+		it := &Item{seq: b.seq, time: now, records: f.records, size: f.size, ack: ack, cached: f.cached}
 		if b.disk != nil {
 			if err := b.disk.appendLocked(it, f.buf); err != nil {
 				b.mu.Unlock()
+				b.uncache(frames)
 				return err
 			}
 		} else {
@@ -284,7 +321,13 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		it := b.items[b.next]
 		b.next++
 		it.state = stateOut
+		cached := it.cached
+		it.cached = nil
 		b.mu.Unlock()
+		if cached != nil {
+			b.cachedRecords.Add(-int64(it.records))
+			return it, cached, nil
+		}
 
 		var body []byte
 		var err error
@@ -293,9 +336,12 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		} else {
 			body = it.data[headerSize:]
 		}
+		if it.data != nil {
+			it.codec = it.data[20]
+		}
 		var batch *flowlog.Batch
 		if err == nil {
-			batch, err = decodeBatch(body, b.pool.Get())
+			batch, err = decodeBatchAs(body, b.pool.Get(), it.codec)
 		}
 		if err == nil {
 			return it, batch, nil
@@ -304,6 +350,22 @@ func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 		b.Done(it, nil)
 	}
 }
+
+// uncache gives back the copies of frames that were not stored.
+func (b *Buffer) uncache(frames []frame) {
+	for _, f := range frames {
+		if f.cached != nil {
+			b.cachedRecords.Add(-int64(f.records))
+			b.pool.Put(f.cached)
+		}
+	}
+}
+
+// Sizes of what a memory buffer holds for a cached record or failure.
+var (
+	recordSize  = int64(unsafe.Sizeof(flowlog.Record{}))
+	failureSize = int64(unsafe.Sizeof(flowlog.Failure{}))
+)
 
 // Release recycles a batch from Next once the sink is done with it (its
 // records and lines are reused).
@@ -394,6 +456,10 @@ func (b *Buffer) Close() error {
 	b.broadcastLocked()
 	b.mu.Unlock()
 	for _, it := range nack {
+		if it.cached != nil {
+			b.cachedRecords.Add(-int64(it.records))
+			it.cached = nil
+		}
 		b.mu.Lock()
 		b.records -= int64(it.records)
 		b.bytes -= it.size

@@ -242,10 +242,11 @@ func TestFullBufferBlocksOrDrops(t *testing.T) {
 			// Room made by the drain lets a blocked Put through.
 			put := make(chan error, 1)
 			go func() { put <- b.Put(context.Background(), testBatch(1000, 0), func(err error) { acks <- err }) }()
-			drainN(t, b, stored/2+2000)
+			drainN(t, b, stored)
 			if err := <-put; err != nil {
 				t.Fatal(err)
 			}
+			drainN(t, b, 1000)
 		})
 	}
 }
@@ -320,6 +321,24 @@ func TestConfigValidate(t *testing.T) {
 	for in, want := range map[string]Size{"1048576": 1 << 20, "64MiB": 64 << 20, "2 GB": 2e9, "1GiB": 1 << 30} {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		}
+	}
+}
+
+func TestTokenStarts(t *testing.T) {
+	for _, line := range []string{"", "a", "a b", "2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 1 6 10 840 1 2 ACCEPT OK",
+		"  two  spaces  ", "abcdefgh ijklmnop qrstuvwx", "!!!!!!!! !!!!!!!!\x20\x21\x20"} {
+		var got [maxTokens + 1]uint16
+		n := tokenStarts([]byte(line), &got)
+		want := []uint16{0}
+		for i := range len(line) {
+			if line[i] == ' ' {
+				want = append(want, uint16(i+1))
+			}
+		}
+		want = append(want, uint16(len(line)+1))
+		if n != len(want)-1 || !reflect.DeepEqual(got[:n+1], want) {
+			t.Errorf("%q: %d %v, want %v", line, n, got[:n+1], want)
 		}
 	}
 }

@@ -28,6 +28,11 @@ var errShortBody = errors.New("sinkbuf: frame body truncated")
 // encodeBatch appends the compressed compact form of b (records, or
 // failures when b has no records) to dst. scratch is reused between calls.
 func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
+	return encodeBatchAs(dst, scratch, b, true)
+}
+
+// encodeBatchAs is encodeBatch, with S2 compression or without.
+func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, scr []byte) {
 	e := encoder{buf: scratch[:0], origins: map[*flowlog.Origin]uint64{}, enis: map[*flowlog.ENI]uint64{}, layouts: map[string]uint64{}}
 	// The body is: version, records (or failures), then the tables the
 	// records refer to, then where the tables start (4 bytes): one pass
@@ -74,6 +79,9 @@ func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
 		e.str(l)
 	}
 	e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(tables))
+	if !compress {
+		return append(dst, e.buf...), e.buf
+	}
 	n := s2.MaxEncodedLen(len(e.buf))
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
@@ -127,6 +135,7 @@ type encoder struct {
 	layoutList []string
 	key        []byte
 
+	last         lastLayout
 	originList   []*flowlog.Origin
 	eniList      []*flowlog.ENI
 	lastOrigin   *flowlog.Origin
@@ -213,6 +222,23 @@ func (e *encoder) record(r *flowlog.Record) {
 // (their spans are then written out). A layout says which token each
 // present field is.
 func (e *encoder) layout(r *flowlog.Record) uint64 {
+	// Most records of a frame have the layout of the one before: check
+	// that the fields, in that layout's token order, tile the line.
+	if l := &e.last; l.id != 0 && l.present == r.Present {
+		end := -1
+		ok := true
+		for _, f := range l.order {
+			s := r.Span(f)
+			if int(s.Off) != end+1 {
+				ok = false
+				break
+			}
+			end = int(s.Off) + int(s.Len)
+		}
+		if ok && end == len(r.Raw) {
+			return l.id
+		}
+	}
 	var spans [flowlog.NumFields]struct {
 		off, end int
 		f        flowlog.Field
@@ -234,26 +260,38 @@ func (e *encoder) layout(r *flowlog.Record) uint64 {
 		return 0
 	}
 	var tok [flowlog.NumFields]byte
+	order := make([]flowlog.Field, 0, n)
 	for i := range n {
 		if i > 0 && spans[i].off != spans[i-1].end+1 {
 			return 0
 		}
 		tok[spans[i].f] = byte(i)
+		order = append(order, spans[i].f)
 	}
 	key := binary.LittleEndian.AppendUint64(e.key[:0], uint64(r.Present))
 	for p := uint64(r.Present); p != 0; p &= p - 1 {
 		key = append(key, tok[bits.TrailingZeros64(p)])
 	}
 	e.key = key
-	if id, ok := e.layouts[string(key)]; ok {
-		return id
+	id, ok := e.layouts[string(key)]
+	if !ok {
+		if len(e.layoutList) >= 1024 {
+			return 0
+		}
+		e.layoutList = append(e.layoutList, string(key))
+		id = uint64(len(e.layoutList))
+		e.layouts[string(key)] = id
 	}
-	if len(e.layoutList) >= 1024 {
-		return 0
-	}
-	e.layoutList = append(e.layoutList, string(key))
-	e.layouts[string(key)] = uint64(len(e.layoutList))
-	return uint64(len(e.layoutList))
+	e.last = lastLayout{id: id, present: r.Present, order: order}
+	return id
+}
+
+// lastLayout is the layout of the previous record, with its fields in
+// token order.
+type lastLayout struct {
+	id      uint64
+	present flowlog.FieldSet
+	order   []flowlog.Field
 }
 
 // maxTokens bounds the tokens of a line that layouts describe.
@@ -263,10 +301,28 @@ const maxTokens = 250
 // len(raw)+1 after the last, and returns the number of tokens (-1 when
 // there are more than maxTokens).
 func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
+	const ones, highs, spaces = 0x0101010101010101, 0x8080808080808080, 0x2020202020202020
 	n := 0
 	starts[0] = 0
-	for i, c := range raw {
-		if c == ' ' {
+	i := 0
+	// Eight bytes at a time: the high bit of each byte that is a space.
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
+		m := (x - ones) &^ x & highs
+		for m != 0 {
+			j := i + bits.TrailingZeros64(m)/8
+			if raw[j] == ' ' { // the trick can flag a byte after a space
+				n++
+				if n >= maxTokens {
+					return -1
+				}
+				starts[n] = uint16(j + 1)
+			}
+			m &= m - 1
+		}
+	}
+	for ; i < len(raw); i++ {
+		if raw[i] == ' ' {
 			n++
 			if n >= maxTokens {
 				return -1
@@ -283,8 +339,17 @@ func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
 // slices are reused; nil allocates one). Records' Raw lines point into
 // b.Buf.
 func decodeBatch(body []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
+	return decodeBatchAs(body, b, codecS2)
+}
+
+// decodeBatchAs is decodeBatch for a body in codec (codecS2 or
+// codecNone; an uncompressed body is used in place).
+func decodeBatchAs(body []byte, b *flowlog.Batch, codec byte) (*flowlog.Batch, error) {
 	if b == nil {
 		b = &flowlog.Batch{}
+	}
+	if codec == codecNone {
+		return decodeRaw(body, b)
 	}
 	n, err := s2.DecodedLen(body)
 	if err != nil {
@@ -298,6 +363,11 @@ func decodeBatch(body []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
 		return nil, fmt.Errorf("sinkbuf: decompress frame: %w", err)
 	}
 	b.Buf = raw
+	return decodeRaw(raw, b)
+}
+
+// decodeRaw decodes an uncompressed body into b.
+func decodeRaw(raw []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
 	if len(raw) < 4 {
 		return nil, errShortBody
 	}
@@ -541,4 +611,41 @@ func (d *decoder) eni() *flowlog.ENI {
 		}
 	}
 	return x
+}
+
+// copyBatch copies src into dst (from a pool, or nil): its records and
+// failures, with their lines in one buffer; origins and ENIs are shared
+// (immutable).
+func copyBatch(dst, src *flowlog.Batch) *flowlog.Batch {
+	if dst == nil {
+		dst = &flowlog.Batch{}
+	}
+	total := 0
+	for i := range src.Records {
+		total += len(src.Records[i].Raw)
+	}
+	for i := range src.Failed {
+		total += len(src.Failed[i].Raw)
+	}
+	buf := dst.Buf[:0]
+	if cap(buf) < total {
+		buf = make([]byte, 0, total)
+	}
+	dst.Source, dst.Partition, dst.Read, dst.Span = src.Source, src.Partition, src.Read, src.Span
+	dst.Records = append(dst.Records[:0], src.Records...)
+	for i := range dst.Records {
+		r := &dst.Records[i]
+		start := len(buf)
+		buf = append(buf, r.Raw...)
+		r.Raw = buf[start:len(buf):len(buf)]
+	}
+	dst.Failed = append(dst.Failed[:0], src.Failed...)
+	for i := range dst.Failed {
+		f := &dst.Failed[i]
+		start := len(buf)
+		buf = append(buf, f.Raw...)
+		f.Raw = buf[start:len(buf):len(buf)]
+	}
+	dst.Buf = buf
+	return dst
 }

@@ -23,7 +23,7 @@ import (
 //	crc     uint32  CRC-32C of everything after this field
 //	time    int64   unix nanoseconds when the batch entered the buffer
 //	records uint32
-//	codec   uint8   1: S2-compressed compact batch
+//	codec   uint8   1: S2-compressed compact batch; 0: uncompressed
 //	body
 //
 // (little endian). Appends go to the last segment; a flusher goroutine
@@ -35,6 +35,7 @@ import (
 
 const (
 	headerSize = 21
+	codecNone  = 0
 	codecS2    = 1
 	segExt     = ".seg"
 	headFile   = "head"
@@ -42,12 +43,12 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func putHeader(buf []byte, now int64, records int) {
+func putHeader(buf []byte, now int64, records int, codec byte) {
 	body := buf[headerSize:]
 	binary.LittleEndian.PutUint32(buf[0:], uint32(len(body)))
 	binary.LittleEndian.PutUint64(buf[8:], uint64(now))
 	binary.LittleEndian.PutUint32(buf[16:], uint32(records))
-	buf[20] = codecS2
+	buf[20] = codec
 	crc := crc32.Update(crc32.Checksum(buf[8:headerSize], castagnoli), castagnoli, body)
 	binary.LittleEndian.PutUint32(buf[4:], crc)
 }
@@ -61,7 +62,7 @@ func checkFrame(buf []byte) error {
 	if got := crc32.Update(crc32.Checksum(buf[8:headerSize], castagnoli), castagnoli, buf[headerSize:]); got != want {
 		return fmt.Errorf("checksum mismatch (crc32c %08x, want %08x)", got, want)
 	}
-	if buf[20] != codecS2 {
+	if buf[20] != codecS2 && buf[20] != codecNone {
 		return fmt.Errorf("unknown codec %d", buf[20])
 	}
 	return nil
@@ -377,6 +378,7 @@ func (d *diskLog) read(it *Item) ([]byte, error) {
 	if err := checkFrame(buf); err != nil {
 		return nil, fmt.Errorf("%s@%d: %w", filepath.Base(it.seg.path), it.off, err)
 	}
+	it.codec = buf[20]
 	return buf[headerSize:], nil
 }
 
