@@ -111,11 +111,11 @@ type Buffer struct {
 	changed chan struct{}
 	closed  bool
 
-	scratch  sync.Pool
-	pool     flowlog.BatchPool
+	scratch sync.Pool
+	pool    flowlog.BatchPool
 	// cachedRecords counts the records of items' cached copies.
 	cachedRecords atomic.Int64
-	recovery Recovery
+	recovery      Recovery
 }
 
 // Recovery says what Open found on disk (zero for memory).
