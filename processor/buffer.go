@@ -12,11 +12,12 @@ import (
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
-// drainConcurrency is how many batches a buffered sink's drain writes at
-// once (one for an ordered sink): as many as the live path typically has
-// in flight per sink, so draining after an outage keeps up with live
-// delivery.
-const drainConcurrency = 8
+// drainConcurrency is how many batches (frames of up to 2048 records, about
+// 1 MB decoded each) a buffered sink's drain writes at once (one for an
+// ordered sink): enough to keep the sink's own request concurrency busy and
+// the decoding spread over the cores, so that draining after an outage is
+// at least as fast as live delivery.
+const drainConcurrency = 16
 
 // bufferPut stores b in s's buffer. failed is called when the put fails
 // or drops the batch; stored is what the buffer calls (disk: once fsynced;

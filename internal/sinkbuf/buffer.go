@@ -25,8 +25,7 @@ var ErrClosed = errors.New("sinkbuf: buffer closed")
 // ready for the sink (about 15 MB): while the sink keeps up, what was just
 // put is delivered from the copy, not read back and decoded, and its frame
 // is not compressed (it is deleted within moments; a crash reads it back
-// all the same). Frames put while more is waiting are compressed and read
-// back from the log.
+// all the same). Other frames are read back from the log.
 const cacheRecords = 16 * maxFrameRecords
 
 // maxFrameRecords bounds the records of one frame, so that a frame stays
@@ -115,6 +114,8 @@ type Buffer struct {
 	pool    flowlog.BatchPool
 	// cachedRecords counts the records of items' cached copies.
 	cachedRecords atomic.Int64
+	// backlog mirrors bytes, for reads without the lock.
+	backlog atomic.Int64
 	recovery      Recovery
 }
 
@@ -215,8 +216,12 @@ func (b *Buffer) encode(batch *flowlog.Batch, now int64) []frame {
 			// In memory the copy is all there is to keep.
 			fr.size = int64(cap(fr.cached.Buf)) + int64(len(fr.cached.Records))*recordSize + int64(len(fr.cached.Failed))*failureSize
 		} else {
+			// Compression buys room, at about 200 ns a record each way:
+			// frames are compressed once the buffer holds an eighth of
+			// max_bytes (a backlog); before that, and for frames the sink
+			// takes from the copy, they are stored as they are.
 			codec := byte(codecS2)
-			if fr.cached != nil {
+			if fr.cached != nil || b.backlog.Load() < int64(b.cfg.MaxBytes)/8 {
 				codec = codecNone
 			}
 			buf := make([]byte, headerSize, headerSize+64*(hi-lo)+256)
@@ -296,6 +301,7 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 	if b.disk != nil {
 		b.disk.waitSyncLocked(last, done)
 	}
+	b.backlog.Store(b.bytes)
 	b.broadcastLocked()
 	b.mu.Unlock()
 	return nil
@@ -395,6 +401,7 @@ func (b *Buffer) Done(it *Item, err error) {
 			b.bytes -= h.size
 		}
 	}
+	b.backlog.Store(b.bytes)
 	b.broadcastLocked()
 	b.mu.Unlock()
 	if it.ack != nil {

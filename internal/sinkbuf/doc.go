@@ -2,9 +2,15 @@
 // (`buffer: {type: memory|disk, max_bytes, path, when_full}`), so that one
 // slow or unreachable destination does not hold the others back.
 //
-// Batches are stored in a compact binary form (the line, where each field
-// lies in it, the parsed values, shared origins and ENIs once per frame),
-// compressed with S2, in frames of at most 2048 records.
+// Batches are stored in a compact binary form (the line, which token each
+// field is, the parsed values, shared origins and ENIs once per frame):
+// about 150 bytes a default-format record instead of the 456 of a Record
+// and its line, in frames of at most 2048 records. Once the buffer holds an
+// eighth of max_bytes (a backlog: the sink is down or slow) frames are also
+// compressed with S2 (about 75 bytes a record); below that, compression
+// would cost CPU (about 200 ns a record each way) for room not needed.
+// While the sink keeps up, the newest frames are also kept as ready copies
+// (up to 32768 records), so the sink gets them without a read and a decode.
 //
 // # Acknowledgement
 //
