@@ -115,8 +115,8 @@ type Buffer struct {
 	// cachedRecords counts the records of items' cached copies.
 	cachedRecords atomic.Int64
 	// backlog mirrors bytes, for reads without the lock.
-	backlog atomic.Int64
-	recovery      Recovery
+	backlog  atomic.Int64
+	recovery Recovery
 }
 
 // Recovery says what Open found on disk (zero for memory).
