@@ -131,7 +131,7 @@ telemetry: {listen: %q}
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.cmd.Wait()
+	first.wait(10 * time.Second)
 
 	// A write torn by a crash: half a frame header at the end of the last
 	// segment.
