@@ -72,19 +72,29 @@ func (p *Pipeline) drain(ctx context.Context, s *sinkNode) {
 		case <-ctx.Done():
 			return
 		}
-		it, b, err := s.buf.Next(ctx)
+		it, err := s.buf.Take(ctx)
 		if err != nil {
 			<-slots
 			return
 		}
 		wg.Add(1)
-		s.pending.Add(1)
-		go p.write(ctx, s, b, 0, func(err error) {
-			s.buf.Done(it, err)
-			s.buf.Release(b)
-			<-slots
-			wg.Done()
-		})
+		go func() {
+			// Frames are read back and decoded on the writers' goroutines,
+			// in parallel; the order of taking them is the buffer's.
+			b, err := s.buf.Load(it)
+			if err != nil {
+				<-slots
+				wg.Done()
+				return
+			}
+			s.pending.Add(1)
+			p.write(ctx, s, b, 0, func(err error) {
+				s.buf.Done(it, err)
+				s.buf.Release(b)
+				<-slots
+				wg.Done()
+			})
+		}()
 	}
 }
 

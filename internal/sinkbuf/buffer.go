@@ -313,48 +313,67 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 // buffer is closed.
 func (b *Buffer) Next(ctx context.Context) (*Item, *flowlog.Batch, error) {
 	for {
-		b.mu.Lock()
-		for b.next >= len(b.items) {
-			if b.closed {
-				b.mu.Unlock()
-				return nil, nil, ErrClosed
-			}
-			if err := b.waitLocked(ctx); err != nil {
-				b.mu.Unlock()
-				return nil, nil, err
-			}
+		it, err := b.Take(ctx)
+		if err != nil {
+			return nil, nil, err
 		}
-		it := b.items[b.next]
-		b.next++
-		it.state = stateOut
-		cached := it.cached
-		it.cached = nil
-		b.mu.Unlock()
-		if cached != nil {
-			b.cachedRecords.Add(-int64(it.records))
-			return it, cached, nil
-		}
-
-		var body []byte
-		var err error
-		if b.disk != nil {
-			body, err = b.disk.read(it)
-		} else {
-			body = it.data[headerSize:]
-		}
-		if it.data != nil {
-			it.codec = it.data[20]
-		}
-		var batch *flowlog.Batch
-		if err == nil {
-			batch, err = decodeBatchAs(body, b.pool.Get(), it.codec)
-		}
-		if err == nil {
+		if batch, err := b.Load(it); err == nil {
 			return it, batch, nil
 		}
+	}
+}
+
+// Take waits for the oldest frame not yet handed out (ctx.Err() when ctx
+// ends, ErrClosed once closed). Load then gives its batch; several taken
+// frames may be loaded at once.
+func (b *Buffer) Take(ctx context.Context) (*Item, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.next >= len(b.items) {
+		if b.closed {
+			return nil, ErrClosed
+		}
+		if err := b.waitLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	it := b.items[b.next]
+	b.next++
+	it.state = stateOut
+	return it, nil
+}
+
+// Load returns the batch of a taken frame: its ready copy, or the frame
+// read back and decoded. A frame that cannot be read or decoded (damaged
+// on disk) is logged, consumed and its records counted lost; Load then
+// returns the error and the item must not be given to Done.
+func (b *Buffer) Load(it *Item) (*flowlog.Batch, error) {
+	b.mu.Lock()
+	cached := it.cached
+	it.cached = nil
+	b.mu.Unlock()
+	if cached != nil {
+		b.cachedRecords.Add(-int64(it.records))
+		return cached, nil
+	}
+	var body []byte
+	var err error
+	if b.disk != nil {
+		body, err = b.disk.read(it)
+	} else {
+		body = it.data[headerSize:]
+		it.codec = it.data[20]
+	}
+	var batch *flowlog.Batch
+	if err == nil {
+		batch, err = decodeBatchAs(body, b.pool.Get(), it.codec)
+	}
+	if err != nil {
 		b.log.Error("buffer frame unreadable; its records are lost", "records", it.records, "error", err)
 		b.Done(it, nil)
+		return nil, err
 	}
+	return batch, nil
 }
 
 // uncache gives back the copies of frames that were not stored.
