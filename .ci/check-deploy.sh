@@ -135,6 +135,7 @@ validate() {
   yaml_to_json "$WORK/$1.yaml" | jq -r -s '.[] | select(.kind == "ConfigMap") | .data["pipeline.yaml"]' >"$WORK/$1-pipeline.yaml" &&
     env SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/q \
       SUMO_HTTP_URL=https://collectors.invalid/receiver/v1/http/x \
+      VPCFLOW_BUFFER_DIR="$WORK/buffer" \
       "$WORK/vpcflow" validate --config "$WORK/$1-pipeline.yaml"
 }
 check "vpcflow validate on the chart's pipeline file (default values)" validate default
@@ -165,6 +166,21 @@ check "hpa: external lag-seconds metric, maxReplicas bounded by maxReplicas (4) 
   jq -e -s '.[] | select(.kind == "HorizontalPodAutoscaler") | .spec.maxReplicas == 4
     and .spec.metrics[0].external.metric.name == "vpcflow_source_lag_seconds"
     and .spec.metrics[0].external.target.type == "Value"' "$WORK/hpa.json"
+check "render disk-buffer values" render buffer -f "$CHART/ci/buffer-values.yaml"
+check "vpcflow validate on the chart's pipeline file (disk buffer values)" validate buffer
+check "kubeconform strict, disk-buffer values" kc "$WORK/buffer.yaml"
+yaml_to_json "$WORK/buffer.yaml" >"$WORK/buffer.json"
+check "buffer: a StatefulSet with a 10Gi gp3 claim per replica mounted at VPCFLOW_BUFFER_DIR, no Deployment" \
+  jq -e -s '([.[].kind] | index("Deployment") | not) and
+    (.[] | select(.kind == "StatefulSet") | .spec as $s | $s.template.spec.containers[0] as $c
+      | $s.volumeClaimTemplates[0].metadata.name == "buffer"
+        and $s.volumeClaimTemplates[0].spec.resources.requests.storage == "10Gi"
+        and $s.volumeClaimTemplates[0].spec.storageClassName == "gp3"
+        and $s.persistentVolumeClaimRetentionPolicy.whenScaled == "Retain"
+        and ($c.volumeMounts | map(select(.name == "buffer"))[0].mountPath) == "/var/lib/vpcflow/buffer"
+        and ($c.env | map(select(.name == "VPCFLOW_BUFFER_DIR"))[0].value) == "/var/lib/vpcflow/buffer")' "$WORK/buffer.json"
+check "buffer + KEDA: the ScaledObject targets the StatefulSet" \
+  bash -c '"$0" template vf "$1" -f "$1/ci/buffer-values.yaml" --set autoscaling.keda.enabled=true | grep -A3 "scaleTargetRef:" | grep -q "kind: StatefulSet"' "$HELM" "$CHART"
 check "both autoscalers at once is refused" \
   bash -c '! "$0" template vf "$1" --set autoscaling.keda.enabled=true --set autoscaling.hpa.enabled=true 2>/dev/null' "$HELM" "$CHART"
 

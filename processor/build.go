@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"time"
 
+	"github.com/vpcflow/vpcflow/internal/sinkbuf"
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
@@ -67,6 +68,12 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 			sn.ordered = true
 		}
 		p.sinks[id] = sn
+		if cc.Buffer != nil {
+			if sn.buf, err = sinkbuf.Open(*cc.Buffer, id, sn.log); err != nil {
+				return fail(fmt.Errorf("%s: buffer: %w", where, err))
+			}
+			sn.bufDropped = m.bufferDropped.WithLabelValues(id)
+		}
 	}
 	for id, sn := range p.sinks {
 		if dl := cfg.Sinks[id].DeadLetter; dl != "" {
@@ -79,6 +86,9 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 	}
 	sinks := p.sinks
 	if err := cs.Registerer.Register(newBlockedCollector(func() map[string]*sinkNode { return sinks })); err != nil {
+		return fail(fmt.Errorf("engine metrics: %w", err))
+	}
+	if err := cs.Registerer.Register(newBufferCollector(func() map[string]*sinkNode { return sinks })); err != nil {
 		return fail(fmt.Errorf("engine metrics: %w", err))
 	}
 	for _, id := range g.stageOrder {

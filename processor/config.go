@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vpcflow/vpcflow/internal/sinkbuf"
 )
 
 // Config is the whole pipeline file: components keyed by id, plus the
@@ -54,6 +56,9 @@ type ComponentConfig struct {
 	// OnRejected is block (default) or drop: what a sink without
 	// dead_letter does with records its destination refused.
 	OnRejected string
+	// Buffer, on a sink, puts a memory or disk buffer in front of it; nil
+	// means none (backpressure).
+	Buffer *sinkbuf.Config
 	// Node holds the component's mapping with type/inputs/dead_letter
 	// removed.
 	Node *yaml.Node
@@ -273,6 +278,8 @@ func parseComponents(n *yaml.Node, section string, hasInputs bool, cerr *ConfigE
 				default:
 					cerr.add("%s: on_rejected: must be block or drop, got %q (line %d)", where, v.Value, v.Line)
 				}
+			case k.Value == "buffer" && section == "sinks":
+				cc.Buffer = parseBuffer(v, where+".buffer", cerr)
 			default:
 				rest.Content = append(rest.Content, k, v)
 			}
@@ -287,6 +294,32 @@ func parseComponents(n *yaml.Node, section string, hasInputs bool, cerr *ConfigE
 		out[id] = cc
 	}
 	return out
+}
+
+// parseBuffer decodes and checks a sink's buffer key (a disk buffer's
+// path is created and must be writable).
+func parseBuffer(v *yaml.Node, where string, cerr *ConfigError) *sinkbuf.Config {
+	if v.Kind != yaml.MappingNode {
+		cerr.add("%s: must be a mapping {type: memory|disk, max_bytes, path, when_full} (line %d)", where, v.Line)
+		return nil
+	}
+	if probs := unknownKeys(v, reflect.TypeOf(sinkbuf.Config{}), where); len(probs) > 0 {
+		cerr.Problems = append(cerr.Problems, probs...)
+		return nil
+	}
+	var bc sinkbuf.Config
+	if err := v.Decode(&bc); err != nil {
+		cerr.add("%s: %s", where, cleanYAMLError(err))
+		return nil
+	}
+	if err := bc.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			cerr.add("%s.%s (line %d)", where, line, v.Line)
+		}
+		return nil
+	}
+	bc.ApplyDefaults()
+	return &bc
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -29,12 +29,22 @@ type sinkJob struct {
 // ordered sink, on a goroutine of its own otherwise.
 func (p *Pipeline) deliver(ctx context.Context, j *job, s *sinkNode, b *flowlog.Batch) {
 	j.t.add()
+	if s.buf != nil && !s.buf.Durable() {
+		// A memory buffer acknowledges only on delivery, but frees the
+		// batch's in-flight slot meanwhile.
+		p.bufferPut(ctx, s, b, j.t.done, j.t.parkedDone, j.t.park)
+		return
+	}
 	p.dispatch(ctx, s, b, j.worker, j.t.done)
 }
 
 // dispatch writes b to s, keeping s's order lanes, and calls done with
 // the outcome.
 func (p *Pipeline) dispatch(ctx context.Context, s *sinkNode, b *flowlog.Batch, worker int, done func(error)) {
+	if s.buf != nil {
+		p.bufferPut(ctx, s, b, done, done, nil)
+		return
+	}
 	s.pending.Add(1)
 	if s.ordered {
 		s.lanes[worker] <- sinkJob{b: b, done: done, ctx: ctx, worker: worker}

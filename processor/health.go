@@ -50,6 +50,11 @@ func (p *Pipeline) Healthy() error {
 				return fmt.Errorf("%s: %w", s.where, err)
 			}
 		}
+		if s.buf != nil {
+			if err := s.buf.Healthy(); err != nil {
+				return fmt.Errorf("%s: %w", s.where, err)
+			}
+		}
 		if s.pending.Load() == 0 {
 			continue
 		}

@@ -23,6 +23,7 @@ type metrics struct {
 	sinkDeadLettered *prometheus.CounterVec
 	sinkWriteRetries *prometheus.CounterVec
 	sinkWriteSeconds *prometheus.HistogramVec
+	bufferDropped    *prometheus.CounterVec
 
 	errorsDiscarded *prometheus.CounterVec
 	inFlight        prometheus.Gauge
@@ -73,6 +74,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vpcflow_sink_write_duration_seconds", Help: "Time from handing a batch to a sink to its delivery.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"sink"}),
+		bufferDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpcflow_sink_buffer_dropped_records_total", Help: "Records a full sink buffer dropped (when_full: drop_newest).",
+		}, []string{"sink"}),
 		stageRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpcflow_stage_retries_total", Help: "Batches a stage failed on and the engine retried (with backoff, until it succeeds or shutdown).",
 		}, []string{"stage"}),
@@ -92,7 +96,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.sourceRecords, m.sourceBatches, m.sourceFailed, m.stageIn, m.stageOut, m.stageDropped, m.stageFailed, m.stageDuration,
-		m.sinkDelivered, m.sinkFailed, m.sinkDeadLettered, m.sinkWriteRetries, m.sinkWriteSeconds,
+		m.sinkDelivered, m.sinkFailed, m.sinkDeadLettered, m.sinkWriteRetries, m.sinkWriteSeconds, m.bufferDropped,
 		m.stageRetries, m.errorsDiscarded, m.inFlight, m.acks, m.latency,
 	} {
 		if err := reg.Register(c); err != nil {

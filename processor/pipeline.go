@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/vpcflow/vpcflow/internal/sinkbuf"
 	"github.com/vpcflow/vpcflow/processor/component"
 )
 
@@ -79,6 +80,10 @@ type sinkNode struct {
 	onRejected string // OnRejectedBlock or OnRejectedDrop
 	ordered    bool
 	lanes      []chan sinkJob
+	// buf, when set, takes every batch for the sink; a drain goroutine
+	// delivers it.
+	buf        *sinkbuf.Buffer
+	bufDropped prometheus.Counter
 
 	pending  atomic.Int64
 	lastDone atomic.Int64 // unix nanos

@@ -95,6 +95,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			})
 		}
 	}
+	buffers := p.runBuffers(hardCtx)
 	p.running.Store(true)
 
 	var readers sync.WaitGroup
@@ -126,7 +127,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// drained, until the drain deadline once the clock runs.
 	drained := make(chan struct{})
 	if stopped {
-		go func() { p.inflight.Wait(); close(drained) }()
+		go func() { p.inflight.Wait(); p.waitBuffers(readCtx); close(drained) }()
 		select {
 		case <-drained:
 		case <-clk.drain:
@@ -168,6 +169,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				}
 			}
 			laneWG.Wait()
+			buffers.Wait()
 		}
 		if clean {
 			finish()
@@ -306,6 +308,7 @@ func (p *Pipeline) readLoop(ctx context.Context, stopAll context.CancelFunc, sn 
 		p.m.inFlight.Inc()
 		t := &tracker{p: p, src: sn, ack: ack, read: b.Read}
 		t.n.Store(1)
+		t.active.Store(1)
 		w := int(maphash.String(p.seed, sn.id+"\x00"+b.Partition) % uint64(len(p.workers)))
 		p.workers[w] <- &job{src: sn, b: b, t: t, worker: w}
 	}
@@ -332,6 +335,11 @@ func (p *Pipeline) closeAll(ctx context.Context) error {
 		}
 	}
 	for _, id := range sortedKeys(p.sinks) {
+		if b := p.sinks[id].buf; b != nil {
+			if err := b.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: buffer: %w", p.sinks[id].where, err))
+			}
+		}
 		if err := p.sinks[id].sink.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s: close: %w", p.sinks[id].where, err))
 		}

@@ -70,7 +70,8 @@ func TestVersionAndUsage(t *testing.T) {
 
 func TestValidateFixtures(t *testing.T) {
 	env := []string{"INPUT=/dev/null", "OUTPUT=/dev/null", "ERRORS=/dev/null", "SUMO_HTTP_URL=https://collectors.example.com/receiver/v1/http/SECRETTOKEN",
-		"FLOWS=/dev/null", "KAFKA_BROKERS=127.0.0.1:9092", "INTAKE_URL=http://127.0.0.1:9/bulk", "QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/flows"}
+		"FLOWS=/dev/null", "KAFKA_BROKERS=127.0.0.1:9092", "INTAKE_URL=http://127.0.0.1:9/bulk", "QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/flows",
+		"BUFFER_DIR=" + t.TempDir()}
 	good, _ := filepath.Glob("testdata/config/*.good.yaml")
 	examples, _ := filepath.Glob("../../examples/*.yaml")
 	good = append(good, examples...)
@@ -98,6 +99,14 @@ func TestValidateFixtures(t *testing.T) {
 			`stages.parse: inputs: "inn" is not a source or stage; did you mean "in"?`,
 			`stages: cycle among a, b`,
 			`sinks.orphan: type: unknown sink type "kafka_sink"`,
+		}},
+		{"buffer.bad.yaml", []string{
+			`sinks.a.buffer.type: must be memory or disk, got "tape"`,
+			`sinks.b.buffer.max_bytes: 10 is below the minimum`,
+			`sinks.b.buffer.path: missing`,
+			`sinks.c.buffer.max_size: unknown key`,
+			`sinks.d.buffer: invalid size "lots"`,
+			`sinks.e.buffer.path: cannot create /proc/vpcflow-buffer`,
 		}},
 		{"values.bad.yaml", []string{
 			`stages.parse (parse_flowlog): format`, `srcaddress`,

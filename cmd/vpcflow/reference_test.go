@@ -892,7 +892,15 @@ func componentRows(section, typ string) []row {
 			row{key: "dead_letter", typ: "string", display: "—",
 				doc: escapeCell("The id of another sink, without a `dead_letter` of its own, that receives the records this sink's destination refused for what they are (HTTP 400 or 422, found by halving the request down to the record; 413 for a record too large alone), and batches whose retries ran out when `max_retry_duration` is set. Errors about the destination (401, 403, 404, other 4xx, 5xx, network) are never sent here: they are retried.")},
 			row{key: "on_rejected", typ: "string", display: "block",
-				doc: escapeCell("What a sink without `dead_letter` does with records its destination refused: `block` retries them with capped backoff, reports the sink blocked (`vpcflow_sink_blocked`, `/healthz` after `stuck_after`) and commits nothing past them; `drop` counts them in `vpcflow_sink_records_failed_total`, logs them (rate limited) and lets them go.")})
+				doc: escapeCell("What a sink without `dead_letter` does with records its destination refused: `block` retries them with capped backoff, reports the sink blocked (`vpcflow_sink_blocked`, `/healthz` after `stuck_after`) and commits nothing past them; `drop` counts them in `vpcflow_sink_records_failed_total`, logs them (rate limited) and lets them go.")},
+			row{key: "buffer.type", typ: "string", display: "—",
+				doc: escapeCell("`memory` or `disk`: a buffer in front of this sink, so that it being slow or down does not hold the other sinks back. None by default (backpressure). `disk`: a batch counts as delivered to this sink once written and fsynced into the buffer (group commit), so the source commits and the other sinks go on; the buffer survives SIGKILL and restarts, is delivered in order, at least once, with the sink's retries and dead letter, and a torn or corrupt tail (CRC-32C) is logged and skipped. `memory`: absorbs bursts and lets the other sinks go on past `max_in_flight` batches, but a batch is acknowledged only once this sink delivered it; nothing survives a restart.")},
+			row{key: "buffer.max_bytes", typ: "size", display: "64MiB (memory), 1GiB (disk)",
+				doc: escapeCell("The most the buffer holds: compressed frames in memory, segment files on disk (about 70 bytes a flow of synthetic data). An integer or a size such as `512MiB`, `2GB`; at least 1MiB; a disk buffer may not exceed its file system.")},
+			row{key: "buffer.path", typ: "string", display: "—",
+				doc: escapeCell("The directory of a disk buffer (required for `disk`); this sink's buffer lives in `<path>/<id>`, so sinks may share one volume. Created if missing; `vpcflow validate` checks it is writable.")},
+			row{key: "buffer.when_full", typ: "string", display: "block",
+				doc: escapeCell("`block` waits for room (backpressure, as without a buffer); `drop_newest` drops the batch that does not fit, counted in `vpcflow_sink_buffer_dropped_records_total` and logged.")})
 	}
 	return rows
 }

@@ -77,6 +77,15 @@ func pipelineHealth() *Dashboard {
 	b.timeseries("Bytes sent to collectors", "Compressed request bodies, every attempt counted.", "Bps", 12, true,
 		q{`sum by (sink) (rate(vpcflow_sink_http_sent_bytes_total{` + pj + `}[$__rate_interval]))`, "{{sink}}"})
 
+	b.row("Sink buffers")
+	b.timeseries("Buffer fill", "Bytes held by each sink's buffer over its max_bytes. At 100 % a full buffer blocks every sink (when_full: block) or drops the newest records (drop_newest). Alert: VpcflowSinkBufferFilling above 80 %.", "percentunit", 8, false,
+		q{`max by (sink) (vpcflow_sink_buffer_bytes{` + pj + `} / vpcflow_sink_buffer_max_bytes{` + pj + `})`, "{{sink}}"})
+	b.timeseries("Records waiting in buffers", "Records acknowledged to the source (disk) or absorbed (memory) and not yet delivered by their sink.", "short", 8, true,
+		q{`sum by (sink) (vpcflow_sink_buffer_records{` + pj + `})`, "{{sink}}"})
+	b.timeseries("Oldest buffered record", "How late the sink's destination is. Alert: VpcflowSinkBufferStale above 15 minutes.", "s", 8, false,
+		q{`max by (sink) (vpcflow_sink_buffer_oldest_seconds{` + pj + `})`, "{{sink}}"},
+		q{`sum by (sink) (rate(vpcflow_sink_buffer_dropped_records_total{` + pj + `}[$__rate_interval]))`, "{{sink}} dropped/s"})
+
 	b.row("Process")
 	b.timeseries("CPU", "", "percentunit", 8, false,
 		q{`sum by (pod, instance) (rate(process_cpu_seconds_total{` + pj + `}[$__rate_interval]))`, "{{pod}}{{instance}}"})

@@ -66,6 +66,15 @@ func (r *Record) Text(f Field) []byte {
 	return r.Raw[s.Off : s.Off+s.Len : s.Off+s.Len]
 }
 
+// Span returns where field f's text lies in Raw (zero when f is absent),
+// for code that stores a record and rebuilds it with SetSpan.
+func (r *Record) Span(f Field) Span {
+	if f >= NumFields || !r.Present.Has(f) {
+		return Span{}
+	}
+	return r.spans[f]
+}
+
 // SetSpan records that field f is present, with its text at Raw[off:off+n].
 // Parsers call it; the caller guarantees the span lies inside Raw.
 func (r *Record) SetSpan(f Field, off, n int) {

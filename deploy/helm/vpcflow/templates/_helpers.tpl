@@ -134,3 +134,11 @@ sum(vpcflow_source_queue_messages{ {{- $sel -}} })
 {{- else -}}{{ int .Values.autoscaling.targetQueueMessages }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The workload: a StatefulSet when disk buffers have persistent volumes, a
+Deployment otherwise.
+*/}}
+{{- define "vpcflow.workloadKind" -}}
+{{- if .Values.buffer.persistence.enabled }}StatefulSet{{ else }}Deployment{{ end }}
+{{- end }}
