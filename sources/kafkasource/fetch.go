@@ -1,6 +1,7 @@
 package kafkasource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,10 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/envelope"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
+
+var newline = []byte{'\n'}
 
 // poll fetches, decodes the records into pending batches and lets the group
 // rebalance again.
@@ -29,7 +33,7 @@ func (s *Source) poll(ctx context.Context) error {
 		cancel() // seek at once, below
 	}
 	s.mu.Unlock()
-	fetches := s.cl.PollRecords(pctx, s.cfg.MaxPollRecords)
+	fetches := s.cl.PollRecords(pctx, s.pollSize())
 	s.mu.Lock()
 	s.wakePoll = nil
 	s.mu.Unlock()
@@ -167,6 +171,8 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		first   int64
 		firstAt kgo.EpochOffset
 		newest  time.Time
+		pinned  int // bytes of fetch buffers b's records point into
+		values  int // Kafka records decoded into b
 	)
 	seal := func(last *kgo.Record) {
 		if first == last.Offset {
@@ -174,7 +180,10 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		} else {
 			o.Name = p.name + "@" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last.Offset, 10)
 		}
-		in := &inflight{s: s, p: p, first: firstAt, next: last.Offset + 1, epoch: last.LeaderEpoch, gen: gen, b: b}
+		in := &inflight{s: s, p: p, first: firstAt, next: last.Offset + 1, epoch: last.LeaderEpoch, gen: gen, b: b,
+			bytes: budget.Cost(b, pinned)}
+		s.budget.Charge(in.bytes)
+		s.notePollCost(in.bytes, values)
 		s.mu.Lock()
 		keep := s.trackLocked(in)
 		empty := len(b.Records) == 0 && len(b.Failed) == 0
@@ -191,15 +200,28 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		}
 		s.mu.Unlock()
 		if !keep || empty {
-			s.batches.Put(b)
+			s.recycle(in, b)
 		}
-		b = nil
+		b, pinned, values = nil, 0, 0
 	}
 	remaining := 0 // estimated flow records not yet decoded
 	for _, r := range recs {
 		remaining += estimateRecords(r.Value)
 	}
 	for i, r := range recs {
+		kind := s.payload
+		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
+			kind = envelope.Lines
+		}
+		lines := 0
+		if kind == envelope.Lines {
+			// Exact: a batch is closed before a Kafka record that would
+			// take it past batch_max_records, so its slice never grows.
+			lines = bytes.Count(r.Value, newline) + 1
+			if b != nil && len(b.Records) > 0 && len(b.Records)+lines > s.cfg.BatchMaxRecords {
+				seal(recs[i-1])
+			}
+		}
 		if b == nil {
 			b = s.newBatch(s.batchCap(len(recs)-i, remaining))
 			b.Source, b.Partition, b.Read = s.id, p.name, now
@@ -207,12 +229,11 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 			first = r.Offset
 			firstAt = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 		}
-		kind := s.payload
-		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
-			kind = envelope.Lines
-		}
 		origin := o
-		if kind != envelope.Lines {
+		values++
+		if kind == envelope.Lines {
+			pinned += len(r.Value)
+		} else {
 			// an envelope: its Origin names the exact record
 			origin = &flowlog.Origin{Name: recordName(p, r)}
 		}
@@ -272,7 +293,7 @@ func estimateRecords(v []byte) int {
 func (s *Source) batchCap(records, est int) int {
 	est = max(records, est)
 	if est >= s.cfg.BatchMaxRecords {
-		return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
+		return s.cfg.BatchMaxRecords
 	}
 	return est
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
 
@@ -29,14 +31,16 @@ func Cost(b *flowlog.Batch, pinned int) int64 {
 // below the limit. The zero value is not usable; build it with New.
 type Bytes struct {
 	limit int64
+	gauge prometheus.Gauge // bytes in use, when set
 
 	mu   sync.Mutex
 	used int64
 	wake chan struct{} // closed when bytes are released; nil when nobody waits
 }
 
-// New returns a budget of limit bytes; limit <= 0 means no limit.
-func New(limit int64) *Bytes { return &Bytes{limit: limit} }
+// New returns a budget of limit bytes; limit <= 0 means no limit. When
+// gauge is not nil it follows the bytes in use.
+func New(limit int64, gauge prometheus.Gauge) *Bytes { return &Bytes{limit: limit, gauge: gauge} }
 
 // Limit returns the budget's size (0: unlimited).
 func (b *Bytes) Limit() int64 {
@@ -50,6 +54,9 @@ func (b *Bytes) Limit() int64 {
 func (b *Bytes) Charge(n int64) {
 	b.mu.Lock()
 	b.used += n
+	if b.gauge != nil {
+		b.gauge.Set(float64(b.used))
+	}
 	b.mu.Unlock()
 }
 
@@ -62,6 +69,9 @@ func (b *Bytes) Release(n int64) {
 	b.used -= n
 	if b.used < 0 {
 		b.used = 0 // never below zero, whatever a caller got wrong
+	}
+	if b.gauge != nil {
+		b.gauge.Set(float64(b.used))
 	}
 	if b.wake != nil {
 		close(b.wake)

@@ -9,7 +9,7 @@ import (
 )
 
 func TestWaitBlocksUntilReleased(t *testing.T) {
-	b := New(100)
+	b := New(100, nil)
 	if err := b.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestWaitBlocksUntilReleased(t *testing.T) {
 }
 
 func TestWaitContext(t *testing.T) {
-	b := New(1)
+	b := New(1, nil)
 	b.Charge(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
@@ -56,7 +56,7 @@ func TestWaitContext(t *testing.T) {
 }
 
 func TestUnlimited(t *testing.T) {
-	b := New(0)
+	b := New(0, nil)
 	b.Charge(1 << 40)
 	if err := b.Wait(context.Background()); err != nil || b.Free() <= 0 || b.Limit() != 0 {
 		t.Fatalf("unlimited budget: Wait %v, Free %d, Limit %d", err, b.Free(), b.Limit())
