@@ -82,6 +82,13 @@ type Config struct {
 	// CloudWatch Logs envelopes) becomes several batches. A Kinesis record
 	// is never split across batches.
 	BatchMaxRecords int `yaml:"batch_max_records"`
+	// MaxInFlightBytes bounds the memory of the batches read and not yet
+	// acknowledged (decoded records at ~456 B each plus their lines):
+	// shards wait before building more until acknowledgements bring it
+	// below; 0 turns the bound off. 64 MiB ≈ 115k lines of 110 B;
+	// + one 10 MB GetRecords answer per shard read, × 2 for the Go
+	// collector (GOGC 100) + ~40 MB runtime and sinks ≈ 250 MB peak with 4 shards.
+	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// PollInterval is the wait between GetRecords calls on a shard that is
 	// caught up (or returned nothing).
 	PollInterval time.Duration `yaml:"poll_interval"`
@@ -110,6 +117,9 @@ type Config struct {
 //   - batch_max_records 4096, as the kafka source: a batch of ~1.9 MB of
 //     records, so that the engine's max_in_flight batches bound memory
 //     whatever one GetRecords answer holds.
+//   - max_in_flight_bytes 64 MiB: about 115k lines decoded and in
+//     flight over all shards, enough to keep the pipeline busy, under 300
+//     MB resident with the Go collector's headroom.
 //   - poll_interval 1s: an idle shard costs one GetRecords a second, a fifth
 //     of its read budget, leaving room for a second consumer.
 //   - shard_sync_interval 60s: ListShards is limited to 100 calls/s per
@@ -122,6 +132,7 @@ func NewDefaultConfig() *Config {
 		HandoffTimeout:    30 * time.Second,
 		MaxRecordsPerCall: 10000,
 		BatchMaxRecords:   4096,
+		MaxInFlightBytes:  64 << 20,
 		PollInterval:      time.Second,
 		ShardSyncInterval: 60 * time.Second,
 	}
@@ -161,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchMaxRecords <= 0 {
 		errs = append(errs, fmt.Errorf("batch_max_records must be positive, got %d", c.BatchMaxRecords))
+	}
+	if c.MaxInFlightBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_in_flight_bytes must not be negative (0: no bound), got %d", c.MaxInFlightBytes))
 	}
 	if c.PollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("poll_interval must be positive, got %s", c.PollInterval))

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
 
 // Per-shard read limits of Kinesis Data Streams.
@@ -191,15 +192,25 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 		// records (a Kinesis record is never split), each ending at the
 		// position of its last Kinesis record.
 		var b *flowlog.Batch
+		pinned := 0 // bytes of records' data the batch's lines may point into
 		nacked := false
 		for i, r := range out.Records {
 			if b == nil {
+				// Build more only while the batches in flight hold less
+				// than max_in_flight_bytes.
+				if s.budget.Free() == 0 {
+					s.m.budgetWaits.Inc()
+					if s.budget.Wait(ctx) != nil {
+						return
+					}
+				}
 				if b = s.batches.Get(); b == nil {
 					b = &flowlog.Batch{}
 				}
 				b.Source, b.Partition, b.Read = s.id, shard, time.Now()
 			}
 			res := dec.add(b, shard, r, skip)
+			pinned += len(r.Data)
 			skip = nil // only the first record can be the checkpointed one
 			if len(b.Records) < s.cfg.BatchMaxRecords && i < len(out.Records)-1 {
 				continue
@@ -219,14 +230,17 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			if empty {
 				s.batches.Put(b)
 			} else {
+				cost := budget.Cost(b, pinned)
+				s.budget.Charge(cost)
 				select {
-				case s.out <- delivery{b: b, h: h, tk: tk}:
+				case s.out <- delivery{b: b, h: h, tk: tk, bytes: cost}:
 				case <-ctx.Done():
+					s.budget.Release(cost)
 					h.tr.unsend()
 					return
 				}
 			}
-			b = nil
+			b, pinned = nil, 0
 		}
 		if nacked {
 			// Rewind first, within the call rate.
