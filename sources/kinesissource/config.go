@@ -75,7 +75,9 @@ type Config struct {
 	// WorkerID names this instance in the lease table. Empty means
 	// hostname:pid:random, unique per process.
 	WorkerID string `yaml:"worker_id"`
-	// MaxRecordsPerCall is GetRecords' Limit, at most 10000.
+	// MaxRecordsPerCall is GetRecords' Limit, at most 10000; a call asks for
+	// fewer when records are large, about 2 MiB (a shard's read rate for a
+	// second), so that one answer never holds 10 MB.
 	MaxRecordsPerCall int `yaml:"max_records_per_call"`
 	// BatchMaxRecords closes a batch once it holds this many flow-log
 	// records: one GetRecords answer (up to 10 MB, a million lines of
