@@ -87,9 +87,10 @@ type Config struct {
 	// MaxInFlightBytes bounds the memory of the batches read and not yet
 	// acknowledged (decoded records at ~456 B each plus their lines):
 	// shards wait before building more until acknowledgements bring it
-	// below; 0 turns the bound off. 64 MiB ≈ 115k lines of 110 B;
-	// + one 10 MB GetRecords answer per shard read, × 2 for the Go
-	// collector (GOGC 100) + ~40 MB runtime and sinks ≈ 250 MB peak with 4 shards.
+	// below; 0 turns the bound off. 64 MiB ≈ 115k lines of 110 B, + a
+	// ~2 MiB answer per shard held twice by the SDK (JSON, records) ≈ 80
+	// MiB live with 4 shards, × 2 for the Go collector (GOGC 100) + ~60 MB
+	// runtime, sinks and the SDK's pooled bodies ≈ 220-300 MB peak.
 	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// PollInterval is the wait between GetRecords calls on a shard that is
 	// caught up (or returned nothing).
