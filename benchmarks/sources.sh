@@ -26,7 +26,7 @@
 # BENCH_OUT (work directory), PORT_BASE (default 29000: brokers and stand-ins
 # listen on PORT_BASE+0..9, kinesalite/dynalite on PORT_BASE+67/68),
 # EXTRA_SOURCE_KEYS (YAML keys added to the kafka and kinesis sources),
-# PPROF (set: run kafka under pprofrun instead, writing cpu/heap profiles).
+# PPROF (set: run each source under pprofrun instead, writing $BENCH_OUT/<source>.cpu and .heap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,7 +113,7 @@ run() {
 	s0=0; [ -n "$sp" ] && s0=$(tree_ticks $sp)
 	i0=$(ticks "$intake_pid")
 	t0=$(date +%s.%N)
-	if [ -n "${PPROF:-}" ] && [ "$name" != file ]; then
+	if [ -n "${PPROF:-}" ]; then
 		"$bin/pprofrun" -config "$cfg" -cpuprofile "$out/$name.cpu" -memprofile "$out/$name.heap" >"$out/$name.out" 2>"$out/$name.log" &
 		tp=$!; c=$tp
 		( while kill -0 "$tp" 2>/dev/null; do grep VmHWM "/proc/$tp/status" 2>/dev/null | awk '{print $2}' >"$out/$name.hwm"; sleep 0.2; done ) &
@@ -136,8 +136,8 @@ run() {
 	[ -n "$sp" ] && sc=$(awk -v k="$(($(tree_ticks $sp) - s0))" -v t="$tck" 'BEGIN { printf "%.2f", k / t }')
 	local ic
 	ic=$(awk -v k="$(($(ticks "$intake_pid") - i0))" -v t="$tck" 'BEGIN { printf "%.2f", k / t }')
-	if [ -n "${PPROF:-}" ] && [ "$name" != file ]; then
-		echo "$name: profiles $out/$name.cpu $out/$name.heap; peak RSS $(($(cat "$out/$name.hwm") / 1024)) MB" >&2
+	if [ -n "${PPROF:-}" ]; then
+		echo "$name: profiles $out/$name.cpu $out/$name.heap; peak RSS $(($(cat "$out/$name.hwm" 2>/dev/null || echo 0) / 1024)) MB" >&2
 		return
 	fi
 	read -r wall user sys rss <"$out/$name.time"

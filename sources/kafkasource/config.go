@@ -43,11 +43,11 @@ type Config struct {
 	FetchMaxBytes          int `yaml:"fetch_max_bytes"`
 	FetchMaxPartitionBytes int `yaml:"fetch_max_partition_bytes"`
 	// MaxInFlightBytes bounds the memory of the batches read and not yet
-	// acknowledged (decoded records at ~456 B each plus the payload they
+	// acknowledged (decoded records, 456 B each, plus the payload they
 	// point into): no more is polled until acknowledgements bring it
-	// below; 0 turns the bound off. 64 MiB ≈ 115k records of 110 B lines; + one 8 MiB fetch
-	// decompressed (≤ 60 MiB) ≈ 125 MiB live, × 2 for the Go collector
-	// (GOGC 100) + ~40 MB runtime and sinks ≈ 290 MB peak at most.
+	// below; 0 turns the bound off. Peak ≈ 2 × (48 MiB in flight ≈ 85k
+	// lines + one 8 MiB fetch ≈ 25-60 MiB decompressed) (Go's GOGC 100)
+	// + ~40 MB runtime, ENI cache and sinks ≈ 190-260 MB.
 	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// FetchMaxWait is how long a broker may hold a fetch when it has no data.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
@@ -128,10 +128,11 @@ const maxWireTimeout = math.MaxInt32 * time.Millisecond
 //     bytes a line (compressed 3-8 times) that is 30-80k lines per
 //     partition per fetch, enough to keep a core busy between round trips;
 //     memory held is at most one fetch per broker, 25-60 MiB decompressed.
-//   - max_in_flight_bytes 64 MiB: batches pending or handed out, records
-//     and payload (~570 B a line), about 115k lines; polls are sized to
-//     what is left. With one fetch buffered that is ~125 MiB live, under
-//     300 MB resident with the Go collector's headroom.
+//   - max_in_flight_bytes 48 MiB: batches pending or handed out, records
+//     and payload (~570 B a line), about 85k lines, 0.1-0.2 s of work for
+//     the pipeline; polls are sized to what is left. With one fetch
+//     buffered that is 75-110 MiB live, under 300 MB resident with the Go
+//     collector's headroom.
 //   - fetch_max_wait 5s, the time an idle fetch waits at the broker.
 //   - max_poll_records 10000 Kafka records per poll (fewer when
 //     max_in_flight_bytes has less room); batch_max_records 4096 flow
@@ -152,7 +153,7 @@ func NewDefaultConfig() *Config {
 		Payload:                "auto",
 		FetchMaxBytes:          8 << 20,
 		FetchMaxPartitionBytes: 1 << 20,
-		MaxInFlightBytes:       64 << 20,
+		MaxInFlightBytes:       48 << 20,
 		FetchMaxWait:           5 * time.Second,
 		MaxPollRecords:         10000,
 		BatchMaxRecords:        4096,

@@ -85,12 +85,11 @@ type Config struct {
 	// is never split across batches.
 	BatchMaxRecords int `yaml:"batch_max_records"`
 	// MaxInFlightBytes bounds the memory of the batches read and not yet
-	// acknowledged (decoded records at ~456 B each plus their lines):
-	// shards wait before building more until acknowledgements bring it
-	// below; 0 turns the bound off. 64 MiB ≈ 115k lines of 110 B, + a
-	// ~2 MiB answer per shard held twice by the SDK (JSON, records) ≈ 80
-	// MiB live with 4 shards, × 2 for the Go collector (GOGC 100) + ~60 MB
-	// runtime, sinks and the SDK's pooled bodies ≈ 220-300 MB peak.
+	// acknowledged (decoded records, 456 B each, plus their lines): shards
+	// wait before building more until acknowledgements bring it below; 0
+	// turns the bound off. Peak ≈ 2 × (48 MiB in flight ≈ 85k lines + a
+	// ~2 MiB answer per shard held twice by the SDK ≈ 16 MiB with 4
+	// shards) (Go's GOGC 100) + ~60 MB runtime, sinks, SDK pools ≈ 190-260 MB.
 	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// PollInterval is the wait between GetRecords calls on a shard that is
 	// caught up (or returned nothing).
@@ -120,9 +119,9 @@ type Config struct {
 //   - batch_max_records 4096, as the kafka source: a batch of ~1.9 MB of
 //     records, so that the engine's max_in_flight batches bound memory
 //     whatever one GetRecords answer holds.
-//   - max_in_flight_bytes 64 MiB: about 115k lines decoded and in
-//     flight over all shards, enough to keep the pipeline busy, under 300
-//     MB resident with the Go collector's headroom.
+//   - max_in_flight_bytes 48 MiB: about 85k lines decoded and in flight
+//     over all shards, 0.1-0.2 s of work for the pipeline, under 300 MB
+//     resident with the Go collector's headroom.
 //   - poll_interval 1s: an idle shard costs one GetRecords a second, a fifth
 //     of its read budget, leaving room for a second consumer.
 //   - shard_sync_interval 60s: ListShards is limited to 100 calls/s per
@@ -135,7 +134,7 @@ func NewDefaultConfig() *Config {
 		HandoffTimeout:    30 * time.Second,
 		MaxRecordsPerCall: 10000,
 		BatchMaxRecords:   4096,
-		MaxInFlightBytes:  64 << 20,
+		MaxInFlightBytes:  48 << 20,
 		PollInterval:      time.Second,
 		ShardSyncInterval: 60 * time.Second,
 	}
