@@ -321,7 +321,7 @@ func (s *Source) pollSize() int {
 	c := s.recCost
 	s.mu.Unlock()
 	if c <= 0 {
-		return min(s.cfg.MaxPollRecords, 64) // the cost is not known yet
+		return 1 // the cost is not known yet: learn it from one record
 	}
 	return int(max(1, min(float64(s.cfg.MaxPollRecords), float64(s.budget.Free())/c)))
 }
