@@ -13,6 +13,8 @@
 #   CPU-s per 1M   user+sys seconds of the vpcflow process (/usr/bin/time), whole
 #                  run (start-up and ENI warm-up included), per million records
 #   x file         that figure over the file source's in the same invocation
+#   steady         the same from the first delivery to the last (/proc; start-up,
+#                  ENI warm-up and the first reads excluded)
 #   peak RSS       largest resident set of vpcflow (/usr/bin/time %M)
 #   stand-in CPU-s user+sys seconds of the broker/emulator during the run (/proc)
 #
@@ -103,8 +105,8 @@ YAML
 }
 
 declare -A FILE_CPU
-printf '| source | lines | CPU-s per 1M | x file | peak RSS MB | wall s | stand-in CPU-s | intake CPU-s | load |\n'
-printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| source | lines | CPU-s per 1M | x file | CPU-s per 1M (steady) | peak RSS MB | wall s | stand-in CPU-s | intake CPU-s | load |\n'
+printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 
 # run NAME CONFIG LINES "STANDIN_PIDS": vpcflow until the intake has LINES, then SIGTERM.
 run() {
@@ -123,13 +125,19 @@ run() {
 		c=""
 		for _ in $(seq 1 100); do c=$(pgrep -P "$tp" || true); [ -n "$c" ] && break; sleep 0.05; done
 	fi
+	local c0=-1 k0=0 k1=0 v
 	while :; do
 		got=$(count)
+		if [ "$c0" -lt 0 ] && [ "$got" -gt 0 ]; then c0=$got; k0=$(ticks "$c"); fi
+		v=$(ticks "$c"); [ "$v" -gt 0 ] && k1=$v # 0 once it exited (a file source ends by itself)
 		[ "$got" -ge "$want" ] && break
 		kill -0 "$c" 2>/dev/null || break
 		sleep 0.1
 	done
 	[ "$got" -ge "$want" ] || echo "$name: only $got of $want lines arrived (see $out/$name.log)" >&2
+	local steady="-"
+	[ "$c0" -ge 0 ] && [ "$got" -gt "$c0" ] && [ "$k1" -gt 0 ] &&
+		steady=$(awk -v k="$((k1 - k0))" -v t="$tck" -v n="$((got - c0))" 'BEGIN { printf "%.2f", k / t / (n / 1e6) }')
 	kill -TERM "$c" 2>/dev/null || true
 	wait "$tp" || true
 	local sc="-"
@@ -144,7 +152,7 @@ run() {
 	cpu=$(awk -v u="$user" -v s="$sys" -v n="$got" 'BEGIN { printf "%.2f", (u + s) / (n / 1e6) }')
 	[ "$name" = file ] && FILE_CPU[x]=$cpu
 	ratio=$(awk -v c="$cpu" -v f="${FILE_CPU[x]:-0}" 'BEGIN { if (f > 0) printf "%.2f", c / f; else printf "-" }')
-	printf '| %s | %d | %s | %s | %.0f | %.1f | %s | %s | %s |\n' "$name" "$got" "$cpu" "$ratio" \
+	printf '| %s | %d | %s | %s | %s | %.0f | %.1f | %s | %s | %s |\n' "$name" "$got" "$cpu" "$ratio" "$steady" \
 		"$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" \
 		"$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" "$sc" "$ic" "$(cut -d' ' -f1 /proc/loadavg)"
 }
