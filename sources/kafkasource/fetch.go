@@ -213,17 +213,17 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
 			kind = envelope.Lines
 		}
-		lines := 0
-		if kind == envelope.Lines {
-			// Exact: a batch is closed before a Kafka record that would
-			// take it past batch_max_records, so its slice never grows.
-			lines = bytes.Count(r.Value, newline) + 1
-			if b != nil && len(b.Records) > 0 && len(b.Records)+lines > s.cfg.BatchMaxRecords {
+		if kind == envelope.Lines && b != nil && len(b.Records) > 0 {
+			// A batch is closed before a Kafka record whose lines (at
+			// most one per newline, and a last one) would take it past
+			// batch_max_records, so that its slice never grows.
+			lines := bytes.Count(r.Value, newline) + 1
+			if len(b.Records)+lines > s.cfg.BatchMaxRecords {
 				seal(recs[i-1])
 			}
 		}
 		if b == nil {
-			b = s.newBatch(s.batchCap(len(recs)-i, remaining))
+			b = s.newBatch(s.batchCap(len(recs)-i, remaining, kind != envelope.Lines))
 			b.Source, b.Partition, b.Read = s.id, p.name, now
 			o = &flowlog.Origin{}
 			first = r.Offset
@@ -287,12 +287,17 @@ func estimateRecords(v []byte) int {
 	return len(v)/64 + 1
 }
 
-// batchCap sizes the next batch's slice so that it rarely grows; a batch
-// that will be full gets room for the Kafka record that crosses
+// batchCap sizes the next batch's slice so that it rarely grows. Lines are
+// counted before they are added (a batch never crosses batch_max_records),
+// but the events of an envelope are not known before it is decoded: a
+// batch that starts with one gets room for the envelope that crosses
 // batch_max_records.
-func (s *Source) batchCap(records, est int) int {
+func (s *Source) batchCap(records, est int, envelopes bool) int {
 	est = max(records, est)
 	if est >= s.cfg.BatchMaxRecords {
+		if envelopes {
+			return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
+		}
 		return s.cfg.BatchMaxRecords
 	}
 	return est
