@@ -66,6 +66,17 @@ type inflight struct {
 	// b is the batch, recycled once acknowledged (nil when it was never
 	// handed out).
 	b *flowlog.Batch
+	// bytes is what the batch holds against max_in_flight_bytes, released
+	// when it is recycled.
+	bytes int64
+}
+
+// recycle releases a batch's bytes and keeps it for reuse; b is no longer
+// used by anyone (acknowledged, or never handed out).
+func (s *Source) recycle(in *inflight, b *flowlog.Batch) {
+	s.budget.Release(in.bytes)
+	in.bytes = 0
+	s.batches.Put(b)
 }
 
 // trackLocked registers a batch about to be queued and reports whether it
@@ -95,7 +106,7 @@ func (in *inflight) ack(_ context.Context, err error) error {
 	in.b = nil
 	s.mu.Unlock()
 	if b != nil {
-		s.batches.Put(b)
+		s.recycle(in, b)
 	}
 	return nil
 }
@@ -160,7 +171,7 @@ func (s *Source) dropPendingLocked(drop func(*partition) bool) {
 		// The first dropped batch of a partition forgets the later ones.
 		pb.in.p.batches.Truncate(pb.in.tk)
 		pb.in.b = nil
-		s.batches.Put(pb.b)
+		s.recycle(pb.in, pb.b)
 	}
 	clear(s.pending[len(kept):])
 	s.pending = kept

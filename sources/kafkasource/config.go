@@ -37,9 +37,18 @@ type Config struct {
 	SASL SASLConfig `yaml:"sasl"`
 
 	// FetchMaxBytes bounds one fetch response (all partitions of one
-	// broker); FetchMaxPartitionBytes bounds one partition's share.
+	// broker, compressed); FetchMaxPartitionBytes bounds one partition's
+	// share. The client holds one fetch per broker, decompressed, next to
+	// what max_in_flight_bytes bounds: 8 MiB ≈ 25-60 MiB decompressed.
 	FetchMaxBytes          int `yaml:"fetch_max_bytes"`
 	FetchMaxPartitionBytes int `yaml:"fetch_max_partition_bytes"`
+	// MaxInFlightBytes bounds the memory of the batches read and not yet
+	// acknowledged (decoded records, 456 B each, plus the payload they
+	// point into): no more is polled until acknowledgements bring it
+	// below; 0 turns the bound off. Peak ≈ 2 × (48 MiB in flight ≈ 85k
+	// lines + one 8 MiB fetch ≈ 25-60 MiB decompressed) (Go's GOGC 100)
+	// + ~40 MB runtime, ENI cache and sinks ≈ 190-260 MB.
+	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// FetchMaxWait is how long a broker may hold a fetch when it has no data.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// MaxPollRecords bounds the Kafka records taken by one poll.
@@ -115,14 +124,19 @@ const maxWireTimeout = math.MaxInt32 * time.Millisecond
 //     than skipping it (at least once, nothing lost).
 //   - payload auto: gzip or base64 gzip or JSON is a CloudWatch Logs
 //     envelope, anything else is lines.
-//   - fetch_max_bytes 50 MiB (Kafka's fetch.max.bytes);
-//     fetch_max_partition_bytes 4 MiB: at ~110 bytes a line that is ~38k
-//     lines per partition per fetch, enough to keep a core busy between
-//     round trips; memory held is at most one fetch per broker.
+//   - fetch_max_bytes 8 MiB; fetch_max_partition_bytes 1 MiB: at ~110
+//     bytes a line (compressed 3-8 times) that is 30-80k lines per
+//     partition per fetch, enough to keep a core busy between round trips;
+//     memory held is at most one fetch per broker, 25-60 MiB decompressed.
+//   - max_in_flight_bytes 48 MiB: batches pending or handed out, records
+//     and payload (~570 B a line), about 85k lines, 0.1-0.2 s of work for
+//     the pipeline; polls are sized to what is left. With one fetch
+//     buffered that is 75-110 MiB live, under 300 MB resident with the Go
+//     collector's headroom.
 //   - fetch_max_wait 5s, the time an idle fetch waits at the broker.
-//   - max_poll_records 10000 Kafka records per poll; batch_max_records 4096
-//     flow records per batch (4096 × ~110 B ≈ 450 KiB of lines): with the
-//     engine's default 64 batches in flight, about 260k records are held.
+//   - max_poll_records 10000 Kafka records per poll (fewer when
+//     max_in_flight_bytes has less room); batch_max_records 4096 flow
+//     records per batch (4096 × ~110 B ≈ 450 KiB of lines).
 //   - commit_interval 5s: after a crash at most 5 s of acknowledged work
 //     is read again.
 //   - lag_interval 5s: the lag gauge is never older than 10 s.
@@ -137,8 +151,9 @@ func NewDefaultConfig() *Config {
 		ClientID:               "vpcflow",
 		StartFrom:              "earliest",
 		Payload:                "auto",
-		FetchMaxBytes:          50 << 20,
-		FetchMaxPartitionBytes: 4 << 20,
+		FetchMaxBytes:          8 << 20,
+		FetchMaxPartitionBytes: 1 << 20,
+		MaxInFlightBytes:       48 << 20,
 		FetchMaxWait:           5 * time.Second,
 		MaxPollRecords:         10000,
 		BatchMaxRecords:        4096,
@@ -204,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxPartitionBytes <= 0 || c.FetchMaxPartitionBytes > math.MaxInt32 {
 		add("fetch_max_partition_bytes must be between 1 and %d, got %d", math.MaxInt32, c.FetchMaxPartitionBytes)
+	}
+	if c.MaxInFlightBytes < 0 {
+		add("max_in_flight_bytes must not be negative (0: no bound), got %d", c.MaxInFlightBytes)
 	}
 	if c.FetchMaxWait < 10*time.Millisecond {
 		add("fetch_max_wait must be at least 10ms, got %s", c.FetchMaxWait)

@@ -11,6 +11,17 @@
 // cannot be decoded goes to Batch.Failed with an error naming
 // topic/partition@offset; the partition moves on.
 //
+// # Memory
+//
+// The batches decoded and not yet acknowledged (queued or handed out) hold
+// at most about max_in_flight_bytes: their records (456 B each) and the
+// fetched values their lines point into. A poll takes as many Kafka
+// records as the room left holds at their recent decoded cost (the first
+// takes one); with no room left Read waits for acknowledgements. A batch is
+// closed before a Kafka record whose lines would take it past
+// batch_max_records, so batches never outgrow their slices. Beside that,
+// the client holds one fetch per broker (fetch_max_bytes, compressed).
+//
 // # Acknowledgement
 //
 // Offsets are committed only for acknowledged batches, in order per
@@ -65,6 +76,9 @@
 //     (start_from earliest) or from its end when first seen (latest).
 //   - vpcflow_source_newest_record_age_seconds{source,partition}: age of the
 //     newest record read, by its Kafka timestamp, at the last refresh.
+//   - vpcflow_source_in_flight_bytes{source},
+//     vpcflow_source_budget_waits_total{source}: the bytes held against
+//     max_in_flight_bytes, and how often Read waited for them.
 //   - vpcflow_kafka_partitions_assigned{source},
 //     vpcflow_kafka_decode_failures_total{source},
 //     vpcflow_kafka_fetch_errors_total{source}, vpcflow_kafka_nacks_total{source},

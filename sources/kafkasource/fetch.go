@@ -1,6 +1,7 @@
 package kafkasource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,10 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/envelope"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
+
+var newline = []byte{'\n'}
 
 // poll fetches, decodes the records into pending batches and lets the group
 // rebalance again.
@@ -29,7 +33,7 @@ func (s *Source) poll(ctx context.Context) error {
 		cancel() // seek at once, below
 	}
 	s.mu.Unlock()
-	fetches := s.cl.PollRecords(pctx, s.cfg.MaxPollRecords)
+	fetches := s.cl.PollRecords(pctx, s.pollSize())
 	s.mu.Lock()
 	s.wakePoll = nil
 	s.mu.Unlock()
@@ -167,6 +171,8 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		first   int64
 		firstAt kgo.EpochOffset
 		newest  time.Time
+		pinned  int // bytes of fetch buffers b's records point into
+		values  int // Kafka records decoded into b
 	)
 	seal := func(last *kgo.Record) {
 		if first == last.Offset {
@@ -174,7 +180,10 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		} else {
 			o.Name = p.name + "@" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last.Offset, 10)
 		}
-		in := &inflight{s: s, p: p, first: firstAt, next: last.Offset + 1, epoch: last.LeaderEpoch, gen: gen, b: b}
+		in := &inflight{s: s, p: p, first: firstAt, next: last.Offset + 1, epoch: last.LeaderEpoch, gen: gen, b: b,
+			bytes: budget.Cost(b, pinned)}
+		s.budget.Charge(in.bytes)
+		s.notePollCost(in.bytes, values)
 		s.mu.Lock()
 		keep := s.trackLocked(in)
 		empty := len(b.Records) == 0 && len(b.Failed) == 0
@@ -191,28 +200,40 @@ func (s *Source) decodePartition(p *partition, gen uint64, recs []*kgo.Record, n
 		}
 		s.mu.Unlock()
 		if !keep || empty {
-			s.batches.Put(b)
+			s.recycle(in, b)
 		}
-		b = nil
+		b, pinned, values = nil, 0, 0
 	}
 	remaining := 0 // estimated flow records not yet decoded
 	for _, r := range recs {
 		remaining += estimateRecords(r.Value)
 	}
 	for i, r := range recs {
+		kind := s.payload
+		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
+			kind = envelope.Lines
+		}
+		if kind == envelope.Lines && b != nil && len(b.Records) > 0 {
+			// A batch is closed before a Kafka record whose lines (at
+			// most one per newline, and a last one) would take it past
+			// batch_max_records, so that its slice never grows.
+			lines := bytes.Count(r.Value, newline) + 1
+			if len(b.Records)+lines > s.cfg.BatchMaxRecords {
+				seal(recs[i-1])
+			}
+		}
 		if b == nil {
-			b = s.newBatch(s.batchCap(len(recs)-i, remaining))
+			b = s.newBatch(s.batchCap(len(recs)-i, remaining, kind != envelope.Lines))
 			b.Source, b.Partition, b.Read = s.id, p.name, now
 			o = &flowlog.Origin{}
 			first = r.Offset
 			firstAt = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 		}
-		kind := s.payload
-		if kind == envelope.Auto && envelope.Detect(r.Value) == envelope.Lines {
-			kind = envelope.Lines
-		}
 		origin := o
-		if kind != envelope.Lines {
+		values++
+		if kind == envelope.Lines {
+			pinned += len(r.Value)
+		} else {
 			// an envelope: its Origin names the exact record
 			origin = &flowlog.Origin{Name: recordName(p, r)}
 		}
@@ -266,13 +287,18 @@ func estimateRecords(v []byte) int {
 	return len(v)/64 + 1
 }
 
-// batchCap sizes the next batch's slice so that it rarely grows; a batch
-// that will be full gets room for the Kafka record that crosses
+// batchCap sizes the next batch's slice so that it rarely grows. Lines are
+// counted before they are added (a batch never crosses batch_max_records),
+// but the events of an envelope are not known before it is decoded: a
+// batch that starts with one gets room for the envelope that crosses
 // batch_max_records.
-func (s *Source) batchCap(records, est int) int {
+func (s *Source) batchCap(records, est int, envelopes bool) int {
 	est = max(records, est)
 	if est >= s.cfg.BatchMaxRecords {
-		return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
+		if envelopes {
+			return s.cfg.BatchMaxRecords + min(s.cfg.BatchMaxRecords/8, 512)
+		}
+		return s.cfg.BatchMaxRecords
 	}
 	return est
 }

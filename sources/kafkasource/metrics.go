@@ -20,6 +20,8 @@ type metrics struct {
 	nacks          prometheus.Counter
 	commits        *prometheus.CounterVec // outcome
 	rebalances     *prometheus.CounterVec // event
+	inFlightBytes  prometheus.Gauge
+	budgetWaits    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
@@ -50,6 +52,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	var errs []error
 	lag := srcmetrics.LagRecords(reg, id, &errs)
 	age := srcmetrics.NewestRecordAge(reg, id, &errs)
+	inFlight := srcmetrics.InFlightBytes(reg, id, &errs)
+	waits := srcmetrics.BudgetWaits(reg, id, &errs)
 	assigned = component.Register(reg, assigned, &errs)
 	decode = component.Register(reg, decode, &errs)
 	fetchErrs = component.Register(reg, fetchErrs, &errs)
@@ -69,6 +73,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		nacks:          nacks.WithLabelValues(id),
 		commits:        commits.MustCurryWith(src),
 		rebalances:     rebalances.MustCurryWith(src),
+		inFlightBytes:  inFlight,
+		budgetWaits:    waits,
 	}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/envelope"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
 
 var (
@@ -60,7 +61,11 @@ type Source struct {
 	parts   map[tp]*partition // partitions owned now
 	pending []pendingBatch    // decoded, not yet handed out
 	batches flowlog.BatchPool // acknowledged batches, for reuse
-	closing bool              // Close began: nothing more is handed out
+	budget  *budget.Bytes     // max_in_flight_bytes: batches pending or handed out
+	// recCost is the bytes a Kafka record costs once decoded (a moving
+	// average), to size polls to the budget left.
+	recCost float64
+	closing bool // Close began: nothing more is handed out
 	// closeWait bounds Close's wait for in-flight batches; a revocation
 	// during Close waits no longer.
 	closeWait context.Context
@@ -92,6 +97,7 @@ func New(ctx context.Context, cfg Config, set component.Settings) (*Source, erro
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s := &Source{
+		budget:  budget.New(int64(cfg.MaxInFlightBytes), met.inFlightBytes),
 		id:      set.ID,
 		cfg:     cfg,
 		log:     set.Logger,
@@ -182,6 +188,11 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 		if b, ack, ok := s.next(); ok {
 			return b, ack, nil
 		}
+		// Nothing decoded is pending: read more only once the batches
+		// in flight hold less than max_in_flight_bytes.
+		if err := s.waitBudget(ctx); err != nil {
+			return nil, nil, err
+		}
 		if err := s.poll(ctx); err != nil {
 			return nil, nil, err
 		}
@@ -204,7 +215,7 @@ func (s *Source) next() (*flowlog.Batch, flowlog.AckFunc, bool) {
 		if p := pb.in.p; p.revoked || p.draining || p.rewind || pb.in.gen != p.gen {
 			p.batches.Truncate(pb.in.tk)
 			pb.in.b = nil
-			s.batches.Put(pb.b)
+			s.recycle(pb.in, pb.b)
 			continue
 		}
 		return pb.b, pb.in.ack, true
@@ -265,4 +276,52 @@ func (s *Source) close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.ready.Store(false)
 	return errors.Join(errs...)
+}
+
+// waitBudget waits until the batches in flight hold less than
+// max_in_flight_bytes, ctx is done or the source is closed.
+func (s *Source) waitBudget(ctx context.Context) error {
+	if s.budget.Free() > 0 {
+		return nil
+	}
+	s.met.budgetWaits.Inc()
+	wctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(s.ctx, cancel)()
+	defer cancel()
+	if err := s.budget.Wait(wctx); err != nil {
+		if s.ctx.Err() != nil {
+			return fmt.Errorf("closed: %w", component.ErrEndOfInput)
+		}
+		return err
+	}
+	return nil
+}
+
+// notePollCost records what n Kafka records cost once decoded into a
+// batch of the given bytes.
+func (s *Source) notePollCost(bytes int64, n int) {
+	if n == 0 {
+		return
+	}
+	c := float64(bytes) / float64(n)
+	s.mu.Lock()
+	if s.recCost == 0 {
+		s.recCost = c
+	} else {
+		s.recCost += (c - s.recCost) / 8
+	}
+	s.mu.Unlock()
+}
+
+// pollSize is how many Kafka records the next poll may take: what the
+// budget left holds at the records' recent cost, at least one, at most
+// max_poll_records.
+func (s *Source) pollSize() int {
+	s.mu.Lock()
+	c := s.recCost
+	s.mu.Unlock()
+	if c <= 0 {
+		return 1 // the cost is not known yet: learn it from one record
+	}
+	return int(max(1, min(float64(s.cfg.MaxPollRecords), float64(s.budget.Free())/c)))
 }

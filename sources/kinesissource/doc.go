@@ -95,7 +95,12 @@
 // # Reading
 //
 // GetRecords stays within the per-shard limits (5 calls and 2 MB a
-// second); a shard that is caught up is polled every poll_interval.
+// second); a shard that is caught up is polled every poll_interval. A call
+// asks for about 2 MiB of records (by the shard's recent record size),
+// since the SDK holds each answer twice. The batches built and not yet
+// acknowledged hold at most about max_in_flight_bytes over all shards
+// (records at 456 B each and their lines; vpcflow_source_in_flight_bytes):
+// with no room left, shards wait for acknowledgements before building more.
 // ProvisionedThroughputExceeded is retried with jittered exponential
 // backoff (250ms up to 10s), an expired iterator is replaced by one after
 // the last record read, and so is an iterator after three failed calls in

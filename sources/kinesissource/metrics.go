@@ -19,6 +19,9 @@ type metrics struct {
 	leaseOps    *prometheus.CounterVec // source, op, outcome
 	checkpoints prometheus.Counter     // source
 	expired     prometheus.Counter     // source
+
+	inFlightBytes prometheus.Gauge   // source
+	budgetWaits   prometheus.Counter // source
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
@@ -54,6 +57,8 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 	expired = component.Register(reg, expired, &errs)
 	lag := srcmetrics.LagSeconds(reg, id, &errs)
 	held := srcmetrics.LeasesHeld(reg, id, &errs)
+	inFlight := srcmetrics.InFlightBytes(reg, id, &errs)
+	waits := srcmetrics.BudgetWaits(reg, id, &errs)
 	records = component.Register(reg, records, &errs)
 	bytes = component.Register(reg, bytes, &errs)
 	failures = component.Register(reg, failures, &errs)
@@ -64,14 +69,16 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{
-		lag:         lag,
-		leasesHeld:  held,
-		records:     records.WithLabelValues(id),
-		bytes:       bytes.WithLabelValues(id),
-		failures:    failures.WithLabelValues(id),
-		calls:       calls.MustCurryWith(prometheus.Labels{"source": id}),
-		leaseOps:    leaseOps.MustCurryWith(prometheus.Labels{"source": id}),
-		checkpoints: cps.WithLabelValues(id),
-		expired:     expired.WithLabelValues(id),
+		inFlightBytes: inFlight,
+		budgetWaits:   waits,
+		lag:           lag,
+		leasesHeld:    held,
+		records:       records.WithLabelValues(id),
+		bytes:         bytes.WithLabelValues(id),
+		failures:      failures.WithLabelValues(id),
+		calls:         calls.MustCurryWith(prometheus.Labels{"source": id}),
+		leaseOps:      leaseOps.MustCurryWith(prometheus.Labels{"source": id}),
+		checkpoints:   cps.WithLabelValues(id),
+		expired:       expired.WithLabelValues(id),
 	}, nil
 }

@@ -11,14 +11,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
 
 // Per-shard read limits of Kinesis Data Streams.
 const (
 	minCallInterval = 200 * time.Millisecond // 5 GetRecords a second
 	maxBytesPerSec  = 2 << 20                // 2 MB a second
-	maxBackoff      = 10 * time.Second
-	firstBackoff    = 250 * time.Millisecond
+	// callBytes is about what one GetRecords call asks for: the shard's
+	// read rate for a second, so that reading at full speed needs no more
+	// (each call is followed by a wait in proportion to its bytes), while
+	// an answer held in memory (by the SDK, twice: JSON body and records)
+	// stays near 2 MiB instead of the API's 10 MB.
+	callBytes    = maxBytesPerSec
+	maxBackoff   = 10 * time.Second
+	firstBackoff = 250 * time.Millisecond
 	// callTimeout bounds one Kinesis call, so that a hung connection
 	// cannot stall a shard.
 	callTimeout = 30 * time.Second
@@ -123,6 +130,9 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 	}
 	last := origin // last record read: where to resume after an expired iterator
 	fails := 0
+	// recBytes is the recent mean size of the shard's records, to ask for
+	// about callBytes per call.
+	recBytes := 0.0
 	for {
 		if pos, ok, rewind := h.tr.takeRewind(); rewind {
 			// A batch was nacked: read again from the last acknowledged
@@ -139,7 +149,7 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		out, err := s.kin.GetRecords(cctx, &kinesis.GetRecordsInput{
 			ShardIterator: iter,
-			Limit:         aws.Int32(int32(s.cfg.MaxRecordsPerCall)),
+			Limit:         aws.Int32(int32(callLimit(s.cfg.MaxRecordsPerCall, recBytes))),
 		}, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }) // retried here, with the shard's limits in mind
 		cancel()
 		if err != nil {
@@ -185,21 +195,39 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 		for _, r := range out.Records {
 			nbytes += len(r.Data)
 		}
+		if len(out.Records) > 0 {
+			m := float64(nbytes) / float64(len(out.Records))
+			if recBytes == 0 {
+				recBytes = m
+			} else {
+				recBytes += (m - recBytes) / 4
+			}
+		}
 		s.m.records.Add(float64(len(out.Records)))
 		s.m.bytes.Add(float64(nbytes))
 		// The answer becomes batches of at most batch_max_records flow
 		// records (a Kinesis record is never split), each ending at the
 		// position of its last Kinesis record.
 		var b *flowlog.Batch
+		pinned := 0 // bytes of records' data the batch's lines may point into
 		nacked := false
 		for i, r := range out.Records {
 			if b == nil {
+				// Build more only while the batches in flight hold less
+				// than max_in_flight_bytes.
+				if s.budget.Free() == 0 {
+					s.m.budgetWaits.Inc()
+					if s.budget.Wait(ctx) != nil {
+						return
+					}
+				}
 				if b = s.batches.Get(); b == nil {
 					b = &flowlog.Batch{}
 				}
 				b.Source, b.Partition, b.Read = s.id, shard, time.Now()
 			}
 			res := dec.add(b, shard, r, skip)
+			pinned += len(r.Data)
 			skip = nil // only the first record can be the checkpointed one
 			if len(b.Records) < s.cfg.BatchMaxRecords && i < len(out.Records)-1 {
 				continue
@@ -219,14 +247,17 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			if empty {
 				s.batches.Put(b)
 			} else {
+				cost := budget.Cost(b, pinned)
+				s.budget.Charge(cost)
 				select {
-				case s.out <- delivery{b: b, h: h, tk: tk}:
+				case s.out <- delivery{b: b, h: h, tk: tk, bytes: cost}:
 				case <-ctx.Done():
+					s.budget.Release(cost)
 					h.tr.unsend()
 					return
 				}
 			}
-			b = nil
+			b, pinned = nil, 0
 		}
 		if nacked {
 			// Rewind first, within the call rate.
@@ -252,4 +283,13 @@ func (s *Source) readShard(ctx context.Context, h *held, shard string, start pos
 			return
 		}
 	}
+}
+
+// callLimit is the Limit of the next GetRecords call: about callBytes of
+// records of the recent mean size, at least 1 and at most limit.
+func callLimit(limit int, recBytes float64) int {
+	if recBytes <= 0 {
+		return min(limit, 100) // the record size is not known yet
+	}
+	return int(min(float64(limit), float64(callBytes)/recBytes+1))
 }

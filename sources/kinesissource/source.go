@@ -17,6 +17,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
+	"github.com/vpcflow/vpcflow/sources/internal/budget"
 )
 
 var _ component.Source = (*Source)(nil)
@@ -51,6 +52,7 @@ type Source struct {
 	handoffReady chan *held
 
 	batches flowlog.BatchPool // acknowledged batches, for reuse
+	budget  *budget.Bytes     // max_in_flight_bytes: batches built and not yet acknowledged
 
 	mu   sync.Mutex
 	held map[string]*held
@@ -104,9 +106,16 @@ type pendingLease struct {
 }
 
 type delivery struct {
-	b  *flowlog.Batch
-	h  *held
-	tk ticket
+	b     *flowlog.Batch
+	h     *held
+	tk    ticket
+	bytes int64 // charged to the budget until the batch is recycled
+}
+
+// recycle releases a batch's bytes and keeps it for reuse.
+func (s *Source) recycle(b *flowlog.Batch, bytes int64) {
+	s.budget.Release(bytes)
+	s.batches.Put(b)
 }
 
 // New builds a source with clients from the default AWS configuration chain.
@@ -149,6 +158,7 @@ func newSource(cfg Config, set component.Settings, kin kinesisAPI, ddb dynamoAPI
 		pending: map[string]*pendingLease{},
 
 		handoffReady: make(chan *held),
+		budget:       budget.New(int64(cfg.MaxInFlightBytes), m.inFlightBytes),
 	}
 	s.runCtx, s.stopRun = context.WithCancel(context.Background())
 	s.readCtx, s.stopReaders = context.WithCancel(context.Background())
@@ -201,12 +211,12 @@ func (s *Source) Read(ctx context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 				// nack came since: the reader reads it again after the
 				// last acknowledged batch. Handing it out would only
 				// deliver it twice.
-				s.batches.Put(d.b)
+				s.recycle(d.b, d.bytes)
 				continue
 			}
 			ack := ackonce.Func(func(_ context.Context, err error) {
 				d.h.tr.ack(d.tk, err == nil)
-				s.batches.Put(d.b)
+				s.recycle(d.b, d.bytes)
 			})
 			return d.b, ack, nil
 		case <-ctx.Done():

@@ -51,6 +51,23 @@ func LeasesHeld(reg prometheus.Registerer, id string, errs *[]error) prometheus.
 	}).WithLabelValues()
 }
 
+// InFlightBytes is vpcflow_source_in_flight_bytes{source}.
+func InFlightBytes(reg prometheus.Registerer, id string, errs *[]error) prometheus.Gauge {
+	return gaugeVec(reg, id, errs, prometheus.GaugeOpts{
+		Name: "vpcflow_source_in_flight_bytes",
+		Help: "Bytes held by the batches the source read and are not yet acknowledged (records and payload), bounded by max_in_flight_bytes.",
+	}).WithLabelValues()
+}
+
+// BudgetWaits is vpcflow_source_budget_waits_total{source}.
+func BudgetWaits(reg prometheus.Registerer, id string, errs *[]error) prometheus.Counter {
+	v := component.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpcflow_source_budget_waits_total",
+		Help: "Times the source waited for acknowledgements before reading more, its batches in flight holding max_in_flight_bytes.",
+	}, []string{"source"}), errs)
+	return v.WithLabelValues(id)
+}
+
 func gaugeVec(reg prometheus.Registerer, id string, errs *[]error, opts prometheus.GaugeOpts, labels ...string) *prometheus.GaugeVec {
 	v := component.Register(reg, prometheus.NewGaugeVec(opts, append([]string{"source"}, labels...)), errs)
 	return v.MustCurryWith(prometheus.Labels{"source": id})
