@@ -33,7 +33,21 @@ func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
 
 // encodeBatchAs is encodeBatch, with S2 compression or without.
 func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, scr []byte) {
+	// Uncompressed, the body is written straight into dst; compressed, into
+	// scratch first.
 	e := encoder{buf: scratch[:0], origins: map[*flowlog.Origin]uint64{}, enis: map[*flowlog.ENI]uint64{}, layouts: map[string]uint64{}}
+	base := 0
+	if !compress {
+		e.buf, base = dst, len(dst)
+	}
+	// Room for the records, so that appends do not grow the buffer.
+	need := 256
+	for i := range b.Records {
+		need += len(b.Records[i].Raw) + 64
+	}
+	if cap(e.buf)-len(e.buf) < need {
+		e.buf = append(make([]byte, 0, len(e.buf)+need+need/4), e.buf...)
+	}
 	// The body is: version, records (or failures), then the tables the
 	// records refer to, then where the tables start (4 bytes): one pass
 	// over the records, with nothing to copy.
@@ -58,7 +72,7 @@ func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, s
 	} else {
 		e.uvarint(0)
 	}
-	tables := len(e.buf)
+	tables := len(e.buf) - base
 	e.str(b.Source)
 	e.str(b.Partition)
 	e.varint(b.Read.UnixNano())
@@ -80,7 +94,7 @@ func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, s
 	}
 	e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(tables))
 	if !compress {
-		return append(dst, e.buf...), e.buf
+		return e.buf, scratch
 	}
 	n := s2.MaxEncodedLen(len(e.buf))
 	start := len(dst)
@@ -144,7 +158,13 @@ type encoder struct {
 	lastENIID    uint64
 }
 
-func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) uvarint(v uint64) {
+	if v < 0x80 {
+		e.buf = append(e.buf, byte(v))
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, v)
+}
 func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) bytes(s []byte)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
@@ -155,8 +175,7 @@ func (e *encoder) addr(a netip.Addr) {
 		e.buf = append(e.buf, 0)
 	case a.Is4():
 		v := a.As4()
-		e.buf = append(e.buf, 4)
-		e.buf = append(e.buf, v[:]...)
+		e.buf = append(e.buf, 4, v[0], v[1], v[2], v[3])
 	default:
 		v := a.As16()
 		e.buf = append(e.buf, 16)
@@ -203,16 +222,150 @@ func (e *encoder) record(r *flowlog.Record) {
 		}
 	}
 	e.buf = append(e.buf, byte(r.Direction))
-	// Parsed values of the present numeric and address fields.
-	for p := uint64(r.Present); p != 0; p &= p - 1 {
-		f := flowlog.Field(bits.TrailingZeros64(p))
-		switch f.Kind() {
-		case flowlog.KindInt:
-			v, _ := r.Int(f)
-			e.uvarint(uint64(v))
-		case flowlog.KindAddr:
-			a, _ := r.Addr(f)
-			e.addr(a)
+	e.values(r)
+}
+
+// valueFields are the numeric and address fields, whose parsed values a
+// frame stores (in field order), as values and setValues handle them.
+const valueFields = 1<<flowlog.FVersion | 1<<flowlog.FSrcAddr | 1<<flowlog.FDstAddr | 1<<flowlog.FSrcPort |
+	1<<flowlog.FDstPort | 1<<flowlog.FProtocol | 1<<flowlog.FPackets | 1<<flowlog.FBytes | 1<<flowlog.FStart |
+	1<<flowlog.FEnd | 1<<flowlog.FTCPFlags | 1<<flowlog.FPktSrcAddr | 1<<flowlog.FPktDstAddr |
+	1<<flowlog.FTrafficPath | 1<<flowlog.FPacketsLostNoRoute | 1<<flowlog.FPacketsLostBlackhole |
+	1<<flowlog.FPacketsLostMTUExceeded | 1<<flowlog.FPacketsLostTTLExpired
+
+// defaultValues are the value fields of the default format.
+const defaultValues = 1<<flowlog.FVersion | 1<<flowlog.FSrcAddr | 1<<flowlog.FDstAddr | 1<<flowlog.FSrcPort |
+	1<<flowlog.FDstPort | 1<<flowlog.FProtocol | 1<<flowlog.FPackets | 1<<flowlog.FBytes | 1<<flowlog.FStart |
+	1<<flowlog.FEnd
+
+// values writes the parsed values of the present numeric and address
+// fields, in field order: one test a field, no lookups.
+func (e *encoder) values(r *flowlog.Record) {
+	p := r.Present
+	if p&valueFields == defaultValues {
+		// The common case, straight through.
+		e.uvarint(uint64(r.Version))
+		e.addr(r.SrcAddr)
+		e.addr(r.DstAddr)
+		e.uvarint(uint64(r.SrcPort))
+		e.uvarint(uint64(r.DstPort))
+		e.uvarint(uint64(r.Protocol))
+		e.uvarint(r.Packets)
+		e.uvarint(r.Bytes)
+		e.uvarint(uint64(r.Start))
+		e.uvarint(uint64(r.End))
+		return
+	}
+	if p.Has(flowlog.FVersion) {
+		e.uvarint(uint64(r.Version))
+	}
+	if p.Has(flowlog.FSrcAddr) {
+		e.addr(r.SrcAddr)
+	}
+	if p.Has(flowlog.FDstAddr) {
+		e.addr(r.DstAddr)
+	}
+	if p.Has(flowlog.FSrcPort) {
+		e.uvarint(uint64(r.SrcPort))
+	}
+	if p.Has(flowlog.FDstPort) {
+		e.uvarint(uint64(r.DstPort))
+	}
+	if p.Has(flowlog.FProtocol) {
+		e.uvarint(uint64(r.Protocol))
+	}
+	if p.Has(flowlog.FPackets) {
+		e.uvarint(r.Packets)
+	}
+	if p.Has(flowlog.FBytes) {
+		e.uvarint(r.Bytes)
+	}
+	if p.Has(flowlog.FStart) {
+		e.uvarint(uint64(r.Start))
+	}
+	if p.Has(flowlog.FEnd) {
+		e.uvarint(uint64(r.End))
+	}
+	if p.Has(flowlog.FTCPFlags) {
+		e.uvarint(uint64(r.TCPFlags))
+	}
+	if p.Has(flowlog.FPktSrcAddr) {
+		e.addr(r.PktSrcAddr)
+	}
+	if p.Has(flowlog.FPktDstAddr) {
+		e.addr(r.PktDstAddr)
+	}
+	if p.Has(flowlog.FTrafficPath) {
+		e.uvarint(uint64(r.TrafficPath))
+	}
+	for f := flowlog.FPacketsLostNoRoute; f <= flowlog.FPacketsLostTTLExpired; f++ {
+		if p.Has(f) {
+			e.uvarint(r.PacketsLost[f-flowlog.FPacketsLostNoRoute])
+		}
+	}
+}
+
+// setValues reads what values wrote into r, whose Present is set.
+func (d *decoder) setValues(r *flowlog.Record) {
+	p := r.Present
+	if p&valueFields == defaultValues {
+		r.Version = uint8(d.uvarint())
+		r.SrcAddr = d.addr()
+		r.DstAddr = d.addr()
+		r.SrcPort = uint16(d.uvarint())
+		r.DstPort = uint16(d.uvarint())
+		r.Protocol = uint8(d.uvarint())
+		r.Packets = d.uvarint()
+		r.Bytes = d.uvarint()
+		r.Start = int64(d.uvarint())
+		r.End = int64(d.uvarint())
+		return
+	}
+	if p.Has(flowlog.FVersion) {
+		r.Version = uint8(d.uvarint())
+	}
+	if p.Has(flowlog.FSrcAddr) {
+		r.SrcAddr = d.addr()
+	}
+	if p.Has(flowlog.FDstAddr) {
+		r.DstAddr = d.addr()
+	}
+	if p.Has(flowlog.FSrcPort) {
+		r.SrcPort = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FDstPort) {
+		r.DstPort = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FProtocol) {
+		r.Protocol = uint8(d.uvarint())
+	}
+	if p.Has(flowlog.FPackets) {
+		r.Packets = d.uvarint()
+	}
+	if p.Has(flowlog.FBytes) {
+		r.Bytes = d.uvarint()
+	}
+	if p.Has(flowlog.FStart) {
+		r.Start = int64(d.uvarint())
+	}
+	if p.Has(flowlog.FEnd) {
+		r.End = int64(d.uvarint())
+	}
+	if p.Has(flowlog.FTCPFlags) {
+		r.TCPFlags = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FPktSrcAddr) {
+		r.PktSrcAddr = d.addr()
+	}
+	if p.Has(flowlog.FPktDstAddr) {
+		r.PktDstAddr = d.addr()
+	}
+	if p.Has(flowlog.FTrafficPath) {
+		r.TrafficPath = uint8(d.uvarint())
+	}
+	for f := flowlog.FPacketsLostNoRoute; f <= flowlog.FPacketsLostTTLExpired; f++ {
+		if p.Has(f) {
+			r.PacketsLost[f-flowlog.FPacketsLostNoRoute] = d.uvarint()
 		}
 	}
 }
@@ -404,6 +557,11 @@ func (d *decoder) fail() {
 }
 
 func (d *decoder) uvarint() uint64 {
+	if len(d.buf) > 0 && d.buf[0] < 0x80 {
+		v := d.buf[0]
+		d.buf = d.buf[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(d.buf)
 	if n <= 0 {
 		d.fail()
@@ -450,7 +608,15 @@ func (d *decoder) addr() netip.Addr {
 	switch n := d.byte1(); n {
 	case 0:
 		return netip.Addr{}
-	case 4, 16:
+	case 4:
+		if len(d.buf) < 4 {
+			d.fail()
+			return netip.Addr{}
+		}
+		a := netip.AddrFrom4([4]byte(d.buf[:4]))
+		d.buf = d.buf[4:]
+		return a
+	case 16:
 		if len(d.buf) < int(n) {
 			d.fail()
 			return netip.Addr{}
@@ -557,15 +723,7 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			}
 		}
 		r.Direction = flowlog.Direction(d.byte1())
-		for p := uint64(r.Present); p != 0; p &= p - 1 {
-			f := flowlog.Field(bits.TrailingZeros64(p))
-			switch f.Kind() {
-			case flowlog.KindInt:
-				r.SetInt(f, d.uvarint())
-			case flowlog.KindAddr:
-				r.SetAddr(f, d.addr())
-			}
-		}
+		d.setValues(r)
 		if d.err != nil {
 			return d.err
 		}
