@@ -165,6 +165,61 @@ func (e *encoder) uvarint(v uint64) {
 	}
 	e.buf = binary.AppendUvarint(e.buf, v)
 }
+func appendUvarint(buf []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(buf, byte(v))
+	}
+	return binary.AppendUvarint(buf, v)
+}
+
+func appendAddr(buf []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return append(buf, 4, v[0], v[1], v[2], v[3])
+	}
+	if !a.IsValid() {
+		return append(buf, 0)
+	}
+	v := a.As16()
+	return append(append(buf, 16), v[:]...)
+}
+
+// readUvarint reads a varint from buf when ok, and says whether all went
+// well.
+func readUvarint(buf []byte, ok bool) (uint64, []byte, bool) {
+	if !ok {
+		return 0, buf, false
+	}
+	if len(buf) > 0 && buf[0] < 0x80 {
+		return uint64(buf[0]), buf[1:], true
+	}
+	v, n := binary.Uvarint(buf)
+	if n <= 0 {
+		return 0, buf, false
+	}
+	return v, buf[n:], true
+}
+
+// readAddr reads what appendAddr wrote, when ok.
+func readAddr(buf []byte, ok bool) (netip.Addr, []byte, bool) {
+	if !ok || len(buf) == 0 {
+		return netip.Addr{}, buf, false
+	}
+	switch buf[0] {
+	case 0:
+		return netip.Addr{}, buf[1:], true
+	case 4:
+		if len(buf) >= 5 {
+			return netip.AddrFrom4([4]byte(buf[1:5])), buf[5:], true
+		}
+	case 16:
+		if len(buf) >= 17 {
+			return netip.AddrFrom16([16]byte(buf[1:17])), buf[17:], true
+		}
+	}
+	return netip.Addr{}, buf, false
+}
+
 func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) bytes(s []byte)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
@@ -243,17 +298,17 @@ const defaultValues = 1<<flowlog.FVersion | 1<<flowlog.FSrcAddr | 1<<flowlog.FDs
 func (e *encoder) values(r *flowlog.Record) {
 	p := r.Present
 	if p&valueFields == defaultValues {
-		// The common case, straight through.
-		e.uvarint(uint64(r.Version))
-		e.addr(r.SrcAddr)
-		e.addr(r.DstAddr)
-		e.uvarint(uint64(r.SrcPort))
-		e.uvarint(uint64(r.DstPort))
-		e.uvarint(uint64(r.Protocol))
-		e.uvarint(r.Packets)
-		e.uvarint(r.Bytes)
-		e.uvarint(uint64(r.Start))
-		e.uvarint(uint64(r.End))
+		// The common case, straight through, on a local slice.
+		buf := appendUvarint(e.buf, uint64(r.Version))
+		buf = appendAddr(buf, r.SrcAddr)
+		buf = appendAddr(buf, r.DstAddr)
+		buf = appendUvarint(buf, uint64(r.SrcPort))
+		buf = appendUvarint(buf, uint64(r.DstPort))
+		buf = appendUvarint(buf, uint64(r.Protocol))
+		buf = appendUvarint(buf, r.Packets)
+		buf = appendUvarint(buf, r.Bytes)
+		buf = appendUvarint(buf, uint64(r.Start))
+		e.buf = appendUvarint(buf, uint64(r.End))
 		return
 	}
 	if p.Has(flowlog.FVersion) {
@@ -309,16 +364,30 @@ func (e *encoder) values(r *flowlog.Record) {
 func (d *decoder) setValues(r *flowlog.Record) {
 	p := r.Present
 	if p&valueFields == defaultValues {
-		r.Version = uint8(d.uvarint())
-		r.SrcAddr = d.addr()
-		r.DstAddr = d.addr()
-		r.SrcPort = uint16(d.uvarint())
-		r.DstPort = uint16(d.uvarint())
-		r.Protocol = uint8(d.uvarint())
-		r.Packets = d.uvarint()
-		r.Bytes = d.uvarint()
-		r.Start = int64(d.uvarint())
-		r.End = int64(d.uvarint())
+		// The common case, on a local slice; any error ends it.
+		buf, ok := d.buf, true
+		var v uint64
+		v, buf, ok = readUvarint(buf, ok)
+		r.Version = uint8(v)
+		r.SrcAddr, buf, ok = readAddr(buf, ok)
+		r.DstAddr, buf, ok = readAddr(buf, ok)
+		v, buf, ok = readUvarint(buf, ok)
+		r.SrcPort = uint16(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.DstPort = uint16(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.Protocol = uint8(v)
+		r.Packets, buf, ok = readUvarint(buf, ok)
+		r.Bytes, buf, ok = readUvarint(buf, ok)
+		v, buf, ok = readUvarint(buf, ok)
+		r.Start = int64(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.End = int64(v)
+		if !ok {
+			d.fail()
+			return
+		}
+		d.buf = buf
 		return
 	}
 	if p.Has(flowlog.FVersion) {
