@@ -220,9 +220,9 @@ func readAddr(buf []byte, ok bool) (netip.Addr, []byte, bool) {
 	return netip.Addr{}, buf, false
 }
 
-func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
-func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
-func (e *encoder) bytes(s []byte)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) str(s string)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) bytes(s []byte) { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 
 func (e *encoder) addr(a netip.Addr) {
 	switch {
