@@ -523,24 +523,22 @@ const maxTokens = 250
 // len(raw)+1 after the last, and returns the number of tokens (-1 when
 // there are more than maxTokens).
 func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
-	const ones, highs, spaces = 0x0101010101010101, 0x8080808080808080, 0x2020202020202020
+	const lows, highs, spaces = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080, 0x2020202020202020
 	n := 0
 	starts[0] = 0
 	i := 0
-	// Eight bytes at a time: the high bit of each byte that is a space.
+	// Eight bytes at a time: the high bit of each byte that is a space,
+	// exactly (x is zero there; adding 0x7f to the low bits of any other
+	// byte, or its own high bit, sets its high bit).
 	for ; i+8 <= len(raw); i += 8 {
 		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
-		m := (x - ones) &^ x & highs
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)/8
-			if raw[j] == ' ' { // the trick can flag a byte after a space
-				n++
-				if n >= maxTokens {
-					return -1
-				}
-				starts[n] = uint16(j + 1)
-			}
-			m &= m - 1
+		m := ^((x&lows + lows) | x | lows)
+		if n+bits.OnesCount64(m) >= maxTokens {
+			return -1
+		}
+		for ; m != 0; m &= m - 1 {
+			n++
+			starts[n] = uint16(i + bits.TrailingZeros64(m)/8 + 1)
 		}
 	}
 	for ; i < len(raw); i++ {
