@@ -236,7 +236,8 @@ func (b *Buffer) encode(batch *flowlog.Batch, now int64) []frame {
 			// In memory the copy is all there is to keep.
 			fr.size = int64(cap(fr.cached.Buf)) + int64(len(fr.cached.Records))*recordSize + int64(len(fr.cached.Failed))*failureSize
 		} else {
-			// Compression buys room, at about 200 ns a record each way:
+			// Compression buys room, at about 240 ns a record to encode
+			// and 100 to decode (uncompressed: 60–80 and 130–190):
 			// frames are compressed once the buffer holds an eighth of
 			// max_bytes (a backlog); before that, and for frames the sink
 			// takes from the copy, they are stored as they are.

@@ -40,13 +40,14 @@ func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, s
 	if !compress {
 		e.buf, base = dst, len(dst)
 	}
-	// Room for the records, so that appends do not grow the buffer.
+	// Room for the records (a line and at most about 50 bytes besides,
+	// for the default format), so that appends rarely grow the buffer.
 	need := 256
 	for i := range b.Records {
 		need += len(b.Records[i].Raw) + 64
 	}
 	if cap(e.buf)-len(e.buf) < need {
-		e.buf = append(make([]byte, 0, len(e.buf)+need+need/4), e.buf...)
+		e.buf = append(make([]byte, 0, len(e.buf)+need), e.buf...)
 	}
 	// The body is: version, records (or failures), then the tables the
 	// records refer to, then where the tables start (4 bytes): one pass
