@@ -520,42 +520,6 @@ type lastLayout struct {
 // maxTokens bounds the tokens of a line that layouts describe.
 const maxTokens = 250
 
-// tokenStarts stores where each space-separated token of raw starts, and
-// len(raw)+1 after the last, and returns the number of tokens (-1 when
-// there are more than maxTokens).
-func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
-	const lows, highs, spaces = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080, 0x2020202020202020
-	n := 0
-	starts[0] = 0
-	i := 0
-	// Eight bytes at a time: the high bit of each byte that is a space,
-	// exactly (x is zero there; adding 0x7f to the low bits of any other
-	// byte, or its own high bit, sets its high bit).
-	for ; i+8 <= len(raw); i += 8 {
-		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
-		m := ^((x&lows + lows) | x | lows)
-		if n+bits.OnesCount64(m) >= maxTokens {
-			return -1
-		}
-		for ; m != 0; m &= m - 1 {
-			n++
-			starts[n] = uint16(i + bits.TrailingZeros64(m)/8 + 1)
-		}
-	}
-	for ; i < len(raw); i++ {
-		if raw[i] == ' ' {
-			n++
-			if n >= maxTokens {
-				return -1
-			}
-			starts[n] = uint16(i + 1)
-		}
-	}
-	n++
-	starts[n] = uint16(len(raw) + 1)
-	return n
-}
-
 // decodeBatch rebuilds a batch from a compressed frame body into b (its
 // slices are reused; nil allocates one). Records' Raw lines point into
 // b.Buf.
@@ -608,7 +572,70 @@ func decodeRaw(raw []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
 
 type layout struct {
 	present flowlog.FieldSet
-	tokens  []byte // the token of each present field, in field order
+	// order is the field of each space-separated token of the line, in
+	// line order (the fields tile the line: one token each).
+	order []flowlog.Field
+}
+
+// newLayout checks a layout read from a frame: tokens, the token of each
+// present field in field order, must number the fields' tokens 0..n-1.
+func newLayout(present flowlog.FieldSet, tokens []byte) (layout, bool) {
+	n := bits.OnesCount64(uint64(present))
+	if len(tokens) != n || n == 0 || n > maxTokens {
+		return layout{}, false
+	}
+	order := make([]flowlog.Field, n)
+	var seen [maxTokens]bool
+	j := 0
+	for p := uint64(present); p != 0; p &= p - 1 {
+		k := int(tokens[j])
+		if k >= n || seen[k] {
+			return layout{}, false
+		}
+		seen[k] = true
+		order[k] = flowlog.Field(bits.TrailingZeros64(p))
+		j++
+	}
+	return layout{present: present, order: order}, true
+}
+
+// setSpans gives each field of order the span of its token of r.Raw, in
+// one pass over the line; false when the line has another number of
+// tokens.
+func setSpans(r *flowlog.Record, order []flowlog.Field) bool {
+	const lows, spaces = 0x7f7f7f7f7f7f7f7f, 0x2020202020202020
+	raw := r.Raw
+	t, start, i := 0, 0, 0
+	// Eight bytes at a time: the high bit of each byte that is a space,
+	// exactly (x is zero there; adding 0x7f to the low bits of any other
+	// byte, or its own high bit, sets its high bit).
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
+		for m := ^((x&lows + lows) | x | lows); m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)/8
+			if t >= len(order)-1 {
+				return false
+			}
+			r.SetSpan(order[t], start, j-start)
+			t++
+			start = j + 1
+		}
+	}
+	for ; i < len(raw); i++ {
+		if raw[i] == ' ' {
+			if t >= len(order)-1 {
+				return false
+			}
+			r.SetSpan(order[t], start, i-start)
+			t++
+			start = i + 1
+		}
+	}
+	if t != len(order)-1 {
+		return false
+	}
+	r.SetSpan(order[t], start, len(raw)-start)
+	return true
 }
 
 type decoder struct {
@@ -743,7 +770,12 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			d.fail()
 			break
 		}
-		layouts[i] = layout{present: flowlog.FieldSet(binary.LittleEndian.Uint64(k)), tokens: k[8:]}
+		lay, ok := newLayout(flowlog.FieldSet(binary.LittleEndian.Uint64(k)), k[8:])
+		if !ok {
+			d.fail()
+			break
+		}
+		layouts[i] = lay
 	}
 	if d.err != nil {
 		return d.err
@@ -756,7 +788,6 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 		b.Records = b.Records[:n]
 		clear(b.Records)
 	}
-	var starts [maxTokens + 1]uint16
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.Raw = d.bytes()
@@ -767,17 +798,8 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			r.ENI = enis[x-1]
 		}
 		if l := ref(d.uvarint(), len(layouts)); l > 0 {
-			lay := &layouts[l-1]
-			nt := tokenStarts(r.Raw, &starts)
-			j := 0
-			for p := uint64(lay.present); p != 0; p &= p - 1 {
-				if j >= len(lay.tokens) || int(lay.tokens[j]) >= nt {
-					d.fail()
-					break
-				}
-				k := lay.tokens[j]
-				r.SetSpan(flowlog.Field(bits.TrailingZeros64(p)), int(starts[k]), int(starts[k+1])-1-int(starts[k]))
-				j++
+			if !setSpans(r, layouts[l-1].order) {
+				d.fail()
 			}
 		} else {
 			present := flowlog.FieldSet(d.uvarint())
