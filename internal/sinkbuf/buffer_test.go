@@ -325,20 +325,95 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestTokenStarts(t *testing.T) {
-	for _, line := range []string{"", "a", "a b", "2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 1 6 10 840 1 2 ACCEPT OK",
-		"  two  spaces  ", "abcdefgh ijklmnop qrstuvwx", "!!!!!!!! !!!!!!!!\x20\x21\x20"} {
-		var got [maxTokens + 1]uint16
-		n := tokenStarts([]byte(line), &got)
-		want := []uint16{0}
-		for i := range len(line) {
-			if line[i] == ' ' {
-				want = append(want, uint16(i+1))
+func TestSetSpans(t *testing.T) {
+	for _, line := range []string{"a", "a b", "2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 1 6 10 840 1 2 ACCEPT OK",
+		"  two  spaces  ", "abcdefgh ijklmnop qrstuvwx", "!!!!!!!! !!!!!!!!\x20\x21\x20", "\xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0 \xa0"} {
+		toks := strings.Split(line, " ")
+		order := make([]flowlog.Field, len(toks))
+		for k := range order {
+			order[k] = flowlog.Field(len(toks) - 1 - k) // fields in reverse line order
+		}
+		r := flowlog.Record{Raw: []byte(line)}
+		if !setSpans(&r, order) {
+			t.Fatalf("%q: setSpans failed", line)
+		}
+		for k, tok := range toks {
+			if got := string(r.Text(order[k])); got != tok {
+				t.Errorf("%q: token %d = %q, want %q", line, k, got, tok)
 			}
 		}
-		want = append(want, uint16(len(line)+1))
-		if n != len(want)-1 || !reflect.DeepEqual(got[:n+1], want) {
-			t.Errorf("%q: %d %v, want %v", line, n, got[:n+1], want)
+		// Another number of tokens than the layout has is refused.
+		if len(order) > 1 && setSpans(&flowlog.Record{Raw: []byte(line)}, order[1:]) {
+			t.Errorf("%q: setSpans accepted a layout of one token fewer", line)
+		}
+		if setSpans(&flowlog.Record{Raw: []byte(line)}, append(order, flowlog.FAction)) {
+			t.Errorf("%q: setSpans accepted a layout of one token more", line)
+		}
+	}
+	// A layout whose tokens do not number the fields is refused.
+	present := flowlog.FieldSet(0).With(flowlog.FVersion).With(flowlog.FAction)
+	for _, tokens := range [][]byte{{0, 0}, {0, 2}, {0}, {1, 0, 2}} {
+		if _, ok := newLayout(present, tokens); ok {
+			t.Errorf("layout %v accepted", tokens)
+		}
+	}
+	if l, ok := newLayout(present, []byte{1, 0}); !ok || !reflect.DeepEqual(l.order, []flowlog.Field{flowlog.FAction, flowlog.FVersion}) {
+		t.Errorf("layout {1, 0}: %v %v", l.order, ok)
+	}
+}
+
+// valueFields names exactly the numeric and address fields: a field added
+// to flowlog must be added to the codec's values and setValues too.
+func TestValueFieldsMatchKinds(t *testing.T) {
+	var want uint64
+	for f := range flowlog.NumFields {
+		if k := f.Kind(); k == flowlog.KindInt || k == flowlog.KindAddr {
+			want |= 1 << f
+		}
+	}
+	if want != valueFields {
+		t.Fatalf("valueFields = %#x, the numeric and address fields are %#x", uint64(valueFields), want)
+	}
+}
+
+// Every numeric and address field survives a frame, compressed or not,
+// IPv6 included.
+func TestCodecRoundTripAllValueFields(t *testing.T) {
+	b := &flowlog.Batch{Source: "k"}
+	for i := range 3 {
+		r := flowlog.Record{Raw: []byte("some line")}
+		for f := range flowlog.NumFields {
+			if i == 1 && f%3 == 0 {
+				continue // some absent
+			}
+			r.SetSpan(f, 0, 4)
+			switch f.Kind() {
+			case flowlog.KindInt:
+				r.SetInt(f, uint64(1000*int(f)+i))
+			case flowlog.KindAddr:
+				if f%2 == 0 {
+					r.SetAddr(f, netip.MustParseAddr(fmt.Sprintf("fd00::%d", int(f)+i)))
+				} else {
+					r.SetAddr(f, netip.MustParseAddr(fmt.Sprintf("10.0.%d.%d", f, i)))
+				}
+			}
+		}
+		b.Records = append(b.Records, r)
+	}
+	for _, compress := range []bool{true, false} {
+		enc, _ := encodeBatchAs(nil, nil, b, compress)
+		codec := byte(codecNone)
+		if compress {
+			codec = codecS2
+		}
+		got, err := decodeBatchAs(enc, nil, codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Records {
+			if !reflect.DeepEqual(b.Records[i], got.Records[i]) {
+				t.Fatalf("compress %v, record %d:\n got %+v\nwant %+v", compress, i, got.Records[i], b.Records[i])
+			}
 		}
 	}
 }

@@ -33,7 +33,22 @@ func encodeBatch(dst, scratch []byte, b *flowlog.Batch) (out, scr []byte) {
 
 // encodeBatchAs is encodeBatch, with S2 compression or without.
 func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, scr []byte) {
+	// Uncompressed, the body is written straight into dst; compressed, into
+	// scratch first.
 	e := encoder{buf: scratch[:0], origins: map[*flowlog.Origin]uint64{}, enis: map[*flowlog.ENI]uint64{}, layouts: map[string]uint64{}}
+	base := 0
+	if !compress {
+		e.buf, base = dst, len(dst)
+	}
+	// Room for the records (a line and at most about 50 bytes besides,
+	// for the default format), so that appends rarely grow the buffer.
+	need := 256
+	for i := range b.Records {
+		need += len(b.Records[i].Raw) + 64
+	}
+	if cap(e.buf)-len(e.buf) < need {
+		e.buf = append(make([]byte, 0, len(e.buf)+need), e.buf...)
+	}
 	// The body is: version, records (or failures), then the tables the
 	// records refer to, then where the tables start (4 bytes): one pass
 	// over the records, with nothing to copy.
@@ -58,7 +73,7 @@ func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, s
 	} else {
 		e.uvarint(0)
 	}
-	tables := len(e.buf)
+	tables := len(e.buf) - base
 	e.str(b.Source)
 	e.str(b.Partition)
 	e.varint(b.Read.UnixNano())
@@ -80,7 +95,7 @@ func encodeBatchAs(dst, scratch []byte, b *flowlog.Batch, compress bool) (out, s
 	}
 	e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(tables))
 	if !compress {
-		return append(dst, e.buf...), e.buf
+		return e.buf, scratch
 	}
 	n := s2.MaxEncodedLen(len(e.buf))
 	start := len(dst)
@@ -144,10 +159,71 @@ type encoder struct {
 	lastENIID    uint64
 }
 
-func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
-func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
-func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
-func (e *encoder) bytes(s []byte)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) uvarint(v uint64) {
+	if v < 0x80 {
+		e.buf = append(e.buf, byte(v))
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, v)
+}
+func appendUvarint(buf []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(buf, byte(v))
+	}
+	return binary.AppendUvarint(buf, v)
+}
+
+func appendAddr(buf []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return append(buf, 4, v[0], v[1], v[2], v[3])
+	}
+	if !a.IsValid() {
+		return append(buf, 0)
+	}
+	v := a.As16()
+	return append(append(buf, 16), v[:]...)
+}
+
+// readUvarint reads a varint from buf when ok, and says whether all went
+// well.
+func readUvarint(buf []byte, ok bool) (uint64, []byte, bool) {
+	if !ok {
+		return 0, buf, false
+	}
+	if len(buf) > 0 && buf[0] < 0x80 {
+		return uint64(buf[0]), buf[1:], true
+	}
+	v, n := binary.Uvarint(buf)
+	if n <= 0 {
+		return 0, buf, false
+	}
+	return v, buf[n:], true
+}
+
+// readAddr reads what appendAddr wrote, when ok.
+func readAddr(buf []byte, ok bool) (netip.Addr, []byte, bool) {
+	if !ok || len(buf) == 0 {
+		return netip.Addr{}, buf, false
+	}
+	switch buf[0] {
+	case 0:
+		return netip.Addr{}, buf[1:], true
+	case 4:
+		if len(buf) >= 5 {
+			return netip.AddrFrom4([4]byte(buf[1:5])), buf[5:], true
+		}
+	case 16:
+		if len(buf) >= 17 {
+			return netip.AddrFrom16([16]byte(buf[1:17])), buf[17:], true
+		}
+	}
+	return netip.Addr{}, buf, false
+}
+
+func (e *encoder) varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) str(s string)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) bytes(s []byte) { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 
 func (e *encoder) addr(a netip.Addr) {
 	switch {
@@ -155,8 +231,7 @@ func (e *encoder) addr(a netip.Addr) {
 		e.buf = append(e.buf, 0)
 	case a.Is4():
 		v := a.As4()
-		e.buf = append(e.buf, 4)
-		e.buf = append(e.buf, v[:]...)
+		e.buf = append(e.buf, 4, v[0], v[1], v[2], v[3])
 	default:
 		v := a.As16()
 		e.buf = append(e.buf, 16)
@@ -203,16 +278,164 @@ func (e *encoder) record(r *flowlog.Record) {
 		}
 	}
 	e.buf = append(e.buf, byte(r.Direction))
-	// Parsed values of the present numeric and address fields.
-	for p := uint64(r.Present); p != 0; p &= p - 1 {
-		f := flowlog.Field(bits.TrailingZeros64(p))
-		switch f.Kind() {
-		case flowlog.KindInt:
-			v, _ := r.Int(f)
-			e.uvarint(uint64(v))
-		case flowlog.KindAddr:
-			a, _ := r.Addr(f)
-			e.addr(a)
+	e.values(r)
+}
+
+// valueFields are the numeric and address fields, whose parsed values a
+// frame stores (in field order), as values and setValues handle them.
+const valueFields = 1<<flowlog.FVersion | 1<<flowlog.FSrcAddr | 1<<flowlog.FDstAddr | 1<<flowlog.FSrcPort |
+	1<<flowlog.FDstPort | 1<<flowlog.FProtocol | 1<<flowlog.FPackets | 1<<flowlog.FBytes | 1<<flowlog.FStart |
+	1<<flowlog.FEnd | 1<<flowlog.FTCPFlags | 1<<flowlog.FPktSrcAddr | 1<<flowlog.FPktDstAddr |
+	1<<flowlog.FTrafficPath | 1<<flowlog.FPacketsLostNoRoute | 1<<flowlog.FPacketsLostBlackhole |
+	1<<flowlog.FPacketsLostMTUExceeded | 1<<flowlog.FPacketsLostTTLExpired
+
+// defaultValues are the value fields of the default format.
+const defaultValues = 1<<flowlog.FVersion | 1<<flowlog.FSrcAddr | 1<<flowlog.FDstAddr | 1<<flowlog.FSrcPort |
+	1<<flowlog.FDstPort | 1<<flowlog.FProtocol | 1<<flowlog.FPackets | 1<<flowlog.FBytes | 1<<flowlog.FStart |
+	1<<flowlog.FEnd
+
+// values writes the parsed values of the present numeric and address
+// fields, in field order: one test a field, no lookups.
+func (e *encoder) values(r *flowlog.Record) {
+	p := r.Present
+	if p&valueFields == defaultValues {
+		// The common case, straight through, on a local slice.
+		buf := appendUvarint(e.buf, uint64(r.Version))
+		buf = appendAddr(buf, r.SrcAddr)
+		buf = appendAddr(buf, r.DstAddr)
+		buf = appendUvarint(buf, uint64(r.SrcPort))
+		buf = appendUvarint(buf, uint64(r.DstPort))
+		buf = appendUvarint(buf, uint64(r.Protocol))
+		buf = appendUvarint(buf, r.Packets)
+		buf = appendUvarint(buf, r.Bytes)
+		buf = appendUvarint(buf, uint64(r.Start))
+		e.buf = appendUvarint(buf, uint64(r.End))
+		return
+	}
+	if p.Has(flowlog.FVersion) {
+		e.uvarint(uint64(r.Version))
+	}
+	if p.Has(flowlog.FSrcAddr) {
+		e.addr(r.SrcAddr)
+	}
+	if p.Has(flowlog.FDstAddr) {
+		e.addr(r.DstAddr)
+	}
+	if p.Has(flowlog.FSrcPort) {
+		e.uvarint(uint64(r.SrcPort))
+	}
+	if p.Has(flowlog.FDstPort) {
+		e.uvarint(uint64(r.DstPort))
+	}
+	if p.Has(flowlog.FProtocol) {
+		e.uvarint(uint64(r.Protocol))
+	}
+	if p.Has(flowlog.FPackets) {
+		e.uvarint(r.Packets)
+	}
+	if p.Has(flowlog.FBytes) {
+		e.uvarint(r.Bytes)
+	}
+	if p.Has(flowlog.FStart) {
+		e.uvarint(uint64(r.Start))
+	}
+	if p.Has(flowlog.FEnd) {
+		e.uvarint(uint64(r.End))
+	}
+	if p.Has(flowlog.FTCPFlags) {
+		e.uvarint(uint64(r.TCPFlags))
+	}
+	if p.Has(flowlog.FPktSrcAddr) {
+		e.addr(r.PktSrcAddr)
+	}
+	if p.Has(flowlog.FPktDstAddr) {
+		e.addr(r.PktDstAddr)
+	}
+	if p.Has(flowlog.FTrafficPath) {
+		e.uvarint(uint64(r.TrafficPath))
+	}
+	for f := flowlog.FPacketsLostNoRoute; f <= flowlog.FPacketsLostTTLExpired; f++ {
+		if p.Has(f) {
+			e.uvarint(r.PacketsLost[f-flowlog.FPacketsLostNoRoute])
+		}
+	}
+}
+
+// setValues reads what values wrote into r, whose Present is set.
+func (d *decoder) setValues(r *flowlog.Record) {
+	p := r.Present
+	if p&valueFields == defaultValues {
+		// The common case, on a local slice; any error ends it.
+		buf, ok := d.buf, true
+		var v uint64
+		v, buf, ok = readUvarint(buf, ok)
+		r.Version = uint8(v)
+		r.SrcAddr, buf, ok = readAddr(buf, ok)
+		r.DstAddr, buf, ok = readAddr(buf, ok)
+		v, buf, ok = readUvarint(buf, ok)
+		r.SrcPort = uint16(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.DstPort = uint16(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.Protocol = uint8(v)
+		r.Packets, buf, ok = readUvarint(buf, ok)
+		r.Bytes, buf, ok = readUvarint(buf, ok)
+		v, buf, ok = readUvarint(buf, ok)
+		r.Start = int64(v)
+		v, buf, ok = readUvarint(buf, ok)
+		r.End = int64(v)
+		if !ok {
+			d.fail()
+			return
+		}
+		d.buf = buf
+		return
+	}
+	if p.Has(flowlog.FVersion) {
+		r.Version = uint8(d.uvarint())
+	}
+	if p.Has(flowlog.FSrcAddr) {
+		r.SrcAddr = d.addr()
+	}
+	if p.Has(flowlog.FDstAddr) {
+		r.DstAddr = d.addr()
+	}
+	if p.Has(flowlog.FSrcPort) {
+		r.SrcPort = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FDstPort) {
+		r.DstPort = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FProtocol) {
+		r.Protocol = uint8(d.uvarint())
+	}
+	if p.Has(flowlog.FPackets) {
+		r.Packets = d.uvarint()
+	}
+	if p.Has(flowlog.FBytes) {
+		r.Bytes = d.uvarint()
+	}
+	if p.Has(flowlog.FStart) {
+		r.Start = int64(d.uvarint())
+	}
+	if p.Has(flowlog.FEnd) {
+		r.End = int64(d.uvarint())
+	}
+	if p.Has(flowlog.FTCPFlags) {
+		r.TCPFlags = uint16(d.uvarint())
+	}
+	if p.Has(flowlog.FPktSrcAddr) {
+		r.PktSrcAddr = d.addr()
+	}
+	if p.Has(flowlog.FPktDstAddr) {
+		r.PktDstAddr = d.addr()
+	}
+	if p.Has(flowlog.FTrafficPath) {
+		r.TrafficPath = uint8(d.uvarint())
+	}
+	for f := flowlog.FPacketsLostNoRoute; f <= flowlog.FPacketsLostTTLExpired; f++ {
+		if p.Has(f) {
+			r.PacketsLost[f-flowlog.FPacketsLostNoRoute] = d.uvarint()
 		}
 	}
 }
@@ -297,44 +520,6 @@ type lastLayout struct {
 // maxTokens bounds the tokens of a line that layouts describe.
 const maxTokens = 250
 
-// tokenStarts stores where each space-separated token of raw starts, and
-// len(raw)+1 after the last, and returns the number of tokens (-1 when
-// there are more than maxTokens).
-func tokenStarts(raw []byte, starts *[maxTokens + 1]uint16) int {
-	const ones, highs, spaces = 0x0101010101010101, 0x8080808080808080, 0x2020202020202020
-	n := 0
-	starts[0] = 0
-	i := 0
-	// Eight bytes at a time: the high bit of each byte that is a space.
-	for ; i+8 <= len(raw); i += 8 {
-		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
-		m := (x - ones) &^ x & highs
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)/8
-			if raw[j] == ' ' { // the trick can flag a byte after a space
-				n++
-				if n >= maxTokens {
-					return -1
-				}
-				starts[n] = uint16(j + 1)
-			}
-			m &= m - 1
-		}
-	}
-	for ; i < len(raw); i++ {
-		if raw[i] == ' ' {
-			n++
-			if n >= maxTokens {
-				return -1
-			}
-			starts[n] = uint16(i + 1)
-		}
-	}
-	n++
-	starts[n] = uint16(len(raw) + 1)
-	return n
-}
-
 // decodeBatch rebuilds a batch from a compressed frame body into b (its
 // slices are reused; nil allocates one). Records' Raw lines point into
 // b.Buf.
@@ -387,7 +572,70 @@ func decodeRaw(raw []byte, b *flowlog.Batch) (*flowlog.Batch, error) {
 
 type layout struct {
 	present flowlog.FieldSet
-	tokens  []byte // the token of each present field, in field order
+	// order is the field of each space-separated token of the line, in
+	// line order (the fields tile the line: one token each).
+	order []flowlog.Field
+}
+
+// newLayout checks a layout read from a frame: tokens, the token of each
+// present field in field order, must number the fields' tokens 0..n-1.
+func newLayout(present flowlog.FieldSet, tokens []byte) (layout, bool) {
+	n := bits.OnesCount64(uint64(present))
+	if len(tokens) != n || n == 0 || n > maxTokens {
+		return layout{}, false
+	}
+	order := make([]flowlog.Field, n)
+	var seen [maxTokens]bool
+	j := 0
+	for p := uint64(present); p != 0; p &= p - 1 {
+		k := int(tokens[j])
+		if k >= n || seen[k] {
+			return layout{}, false
+		}
+		seen[k] = true
+		order[k] = flowlog.Field(bits.TrailingZeros64(p))
+		j++
+	}
+	return layout{present: present, order: order}, true
+}
+
+// setSpans gives each field of order the span of its token of r.Raw, in
+// one pass over the line; false when the line has another number of
+// tokens.
+func setSpans(r *flowlog.Record, order []flowlog.Field) bool {
+	const lows, spaces = 0x7f7f7f7f7f7f7f7f, 0x2020202020202020
+	raw := r.Raw
+	t, start, i := 0, 0, 0
+	// Eight bytes at a time: the high bit of each byte that is a space,
+	// exactly (x is zero there; adding 0x7f to the low bits of any other
+	// byte, or its own high bit, sets its high bit).
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:]) ^ spaces
+		for m := ^((x&lows + lows) | x | lows); m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)/8
+			if t >= len(order)-1 {
+				return false
+			}
+			r.SetSpan(order[t], start, j-start)
+			t++
+			start = j + 1
+		}
+	}
+	for ; i < len(raw); i++ {
+		if raw[i] == ' ' {
+			if t >= len(order)-1 {
+				return false
+			}
+			r.SetSpan(order[t], start, i-start)
+			t++
+			start = i + 1
+		}
+	}
+	if t != len(order)-1 {
+		return false
+	}
+	r.SetSpan(order[t], start, len(raw)-start)
+	return true
 }
 
 type decoder struct {
@@ -404,6 +652,11 @@ func (d *decoder) fail() {
 }
 
 func (d *decoder) uvarint() uint64 {
+	if len(d.buf) > 0 && d.buf[0] < 0x80 {
+		v := d.buf[0]
+		d.buf = d.buf[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(d.buf)
 	if n <= 0 {
 		d.fail()
@@ -450,7 +703,15 @@ func (d *decoder) addr() netip.Addr {
 	switch n := d.byte1(); n {
 	case 0:
 		return netip.Addr{}
-	case 4, 16:
+	case 4:
+		if len(d.buf) < 4 {
+			d.fail()
+			return netip.Addr{}
+		}
+		a := netip.AddrFrom4([4]byte(d.buf[:4]))
+		d.buf = d.buf[4:]
+		return a
+	case 16:
 		if len(d.buf) < int(n) {
 			d.fail()
 			return netip.Addr{}
@@ -509,7 +770,12 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			d.fail()
 			break
 		}
-		layouts[i] = layout{present: flowlog.FieldSet(binary.LittleEndian.Uint64(k)), tokens: k[8:]}
+		lay, ok := newLayout(flowlog.FieldSet(binary.LittleEndian.Uint64(k)), k[8:])
+		if !ok {
+			d.fail()
+			break
+		}
+		layouts[i] = lay
 	}
 	if d.err != nil {
 		return d.err
@@ -522,7 +788,6 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 		b.Records = b.Records[:n]
 		clear(b.Records)
 	}
-	var starts [maxTokens + 1]uint16
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.Raw = d.bytes()
@@ -533,17 +798,8 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			r.ENI = enis[x-1]
 		}
 		if l := ref(d.uvarint(), len(layouts)); l > 0 {
-			lay := &layouts[l-1]
-			nt := tokenStarts(r.Raw, &starts)
-			j := 0
-			for p := uint64(lay.present); p != 0; p &= p - 1 {
-				if j >= len(lay.tokens) || int(lay.tokens[j]) >= nt {
-					d.fail()
-					break
-				}
-				k := lay.tokens[j]
-				r.SetSpan(flowlog.Field(bits.TrailingZeros64(p)), int(starts[k]), int(starts[k+1])-1-int(starts[k]))
-				j++
+			if !setSpans(r, layouts[l-1].order) {
+				d.fail()
 			}
 		} else {
 			present := flowlog.FieldSet(d.uvarint())
@@ -557,15 +813,7 @@ func (d *decoder) batch(b *flowlog.Batch) error {
 			}
 		}
 		r.Direction = flowlog.Direction(d.byte1())
-		for p := uint64(r.Present); p != 0; p &= p - 1 {
-			f := flowlog.Field(bits.TrailingZeros64(p))
-			switch f.Kind() {
-			case flowlog.KindInt:
-				r.SetInt(f, d.uvarint())
-			case flowlog.KindAddr:
-				r.SetAddr(f, d.addr())
-			}
-		}
+		d.setValues(r)
 		if d.err != nil {
 			return d.err
 		}

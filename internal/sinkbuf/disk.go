@@ -369,17 +369,21 @@ func (d *diskLog) consumedLocked(it *Item) {
 	d.dirDirty = true
 }
 
-// read returns the body of a frame, checking its checksum again.
-func (d *diskLog) read(it *Item) ([]byte, error) {
-	buf := make([]byte, it.size)
+// read reads a frame into buf (reused when large enough) and returns the
+// buffer and the frame's body, checking its checksum again.
+func (d *diskLog) read(it *Item, buf []byte) (out, body []byte, err error) {
+	if int64(cap(buf)) < it.size {
+		buf = make([]byte, it.size)
+	}
+	buf = buf[:it.size]
 	if _, err := it.seg.r.ReadAt(buf, it.off); err != nil {
-		return nil, fmt.Errorf("read %s@%d: %w", filepath.Base(it.seg.path), it.off, err)
+		return buf, nil, fmt.Errorf("read %s@%d: %w", filepath.Base(it.seg.path), it.off, err)
 	}
 	if err := checkFrame(buf); err != nil {
-		return nil, fmt.Errorf("%s@%d: %w", filepath.Base(it.seg.path), it.off, err)
+		return buf, nil, fmt.Errorf("%s@%d: %w", filepath.Base(it.seg.path), it.off, err)
 	}
 	it.codec = buf[20]
-	return buf[headerSize:], nil
+	return buf, buf[headerSize:], nil
 }
 
 func (d *diskLog) flusher() {
