@@ -68,7 +68,7 @@ func pipelineHealth() *Dashboard {
 		q{`histogram_quantile(0.99, sum by (sink, le) (rate(vpcflow_sink_http_request_duration_seconds_bucket{` + pj + `}[$__rate_interval])))`, "{{sink}} p99"})
 	b.timeseries("Sink write latency", "From handing a batch to a sink to its delivery, retries included.", "s", 8, false,
 		q{`histogram_quantile(0.99, sum by (sink, le) (rate(vpcflow_sink_write_duration_seconds_bucket{` + pj + `}[$__rate_interval])))`, "{{sink}} p99"})
-	b.timeseries("Retries", "HTTP attempts retried by class (4xx = 408/429, 5xx, network), and batch writes the engine retried.", "reqps", 8, true,
+	b.timeseries("Retries", "HTTP attempts retried by class (4xx = 401, 403, 404, 408, 429…, 5xx, network), and batch writes the engine retried.", "reqps", 8, true,
 		q{`sum by (sink, class) (rate(vpcflow_sink_http_retries_total{` + pj + `}[$__rate_interval]))`, "{{sink}} {{class}}"},
 		q{`sum by (sink) (rate(vpcflow_sink_write_retries_total{` + pj + `}[$__rate_interval]))`, "{{sink}} write"})
 	b.timeseries("Failed and dead-lettered records", "Failed: lost (no dead_letter sink). Dead-lettered: kept by the dead_letter sink.", "cps", 12, false,
