@@ -12,9 +12,12 @@ import (
 // Sink delivers batches.
 //
 // Write returns nil only when every record of the batch is accepted
-// downstream (flushed to a file, 2xx from an HTTP intake). A Permanent
-// error means retrying cannot help (a 4xx): the engine sends the batch to
-// the sink's dead_letter sink, or counts it as failed, and acknowledges it.
+// downstream (flushed to a file, 2xx from an HTTP intake). A
+// RejectedError names records the destination refused for what they are:
+// the engine sends those alone to the sink's dead_letter, or applies
+// on_rejected. A Permanent error means the sink gave up on the whole batch
+// (max_retry_duration): the engine dead-letters it, or counts it as failed,
+// and acknowledges it.
 // Any other error nacks the source batch, which is then redelivered.
 type Sink interface {
 	// Write delivers b.Records, or, for a batch from an <id>.errors output,

@@ -17,26 +17,40 @@
 // # Acknowledgement
 //
 // Write returns nil only once every request holding one of its records was
-// answered with a 2xx. When one of them failed permanently it returns a
-// component.Permanent error: the engine sends the whole batch to the sink's
-// dead_letter and acknowledges it (its other records may then arrive twice;
-// none is lost). When ctx ends first, or Close abandons a request, Write
-// returns a plain error and the batch is redelivered.
+// answered with a 2xx. When the intake refused some records for what they
+// are, Write returns a component.RejectedError naming just those records (by
+// index in the batch): the engine sends them alone to the sink's
+// dead_letter, or applies on_rejected. When a request ran past
+// max_retry_duration, Write returns a component.Permanent error and the
+// engine dead-letters the whole batch. When ctx ends first, or Close
+// abandons a request, Write returns a plain error and the batch is
+// redelivered.
+//
+// # Refused requests
+//
+// 400 and 422 say the request holds records the intake cannot take: the
+// body is halved (at record boundaries, kept in a lineIndex) and each half
+// sent again, down to the offending records, so the others are delivered
+// and a refused request never fails records of other Writes. 413 splits the
+// same way; a record too large alone is refused.
 //
 // # Retries
 //
-// 408, 429, 5xx, transport errors and attempts running past request_timeout
-// are retried with exponential backoff and jitter (retry.initial_interval
-// doubling up to retry.max_interval), or after the server's Retry-After
-// (seconds or an HTTP date, capped at 10 minutes). They are retried for
-// ever unless max_retry_duration is set; past it the request fails
-// permanently. Any other status is permanent at once.
+// Every other failure is about the destination, not the batch: 401, 403,
+// 404, other 4xx, 408, 429, 5xx, transport errors and attempts running past
+// request_timeout are retried with exponential backoff and jitter
+// (retry.initial_interval doubling up to retry.max_interval, at most 1m), or
+// after the server's Retry-After (seconds or an HTTP date, capped at 1m).
+// They are retried for ever unless max_retry_duration is set; meanwhile
+// Blocked reports the last error (vpcflow_sink_blocked, /healthz after
+// stuck_after) and the status is logged, rate limited.
 //
 // While a request is retried its sender is busy; once all concurrency
 // senders are, Write blocks handing over the next full body: that is the
 // backpressure that stops the pipeline pulling from its sources. Memory for
 // bodies stays within about (concurrency + 2) × batch.max_bytes: a sender
-// keeps only the compressed body while it retries, and bytes waiting in
+// keeps the body (a refused request is split from it) and its compressed
+// form, about a tenth of it, while it retries, and bytes waiting in
 // all groups together are capped at max(2, concurrency) × max_bytes (the
 // largest group is sent early past it).
 //
