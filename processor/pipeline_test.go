@@ -366,6 +366,18 @@ func (failingSource) Read(context.Context) (*flowlog.Batch, flowlog.AckFunc, err
 }
 func (failingSource) Close(context.Context) error { return nil }
 
+// waitUnhealthy polls p.Healthy every poll until it reports a problem,
+// and fails the test with msg if that has not happened by deadline.
+func waitUnhealthy(t *testing.T, p *processor.Pipeline, deadline time.Time, poll time.Duration, msg string) {
+	t.Helper()
+	for p.Healthy() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(poll)
+	}
+}
+
 func TestHealthzReportsAStuckSink(t *testing.T) {
 	block := make(chan struct{})
 	h := &harness{src: endless(sourcetest.New(t, batches(2, 2)...)), sinks: map[string]*sinktest.Recorder{"out": {Block: block}}}
@@ -381,13 +393,8 @@ shutdown_timeout: 10ms
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Healthy() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("a sink blocked for longer than stuck_after is still healthy")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUnhealthy(t, p, time.Now().Add(5*time.Second), 10*time.Millisecond,
+		"a sink blocked for longer than stuck_after is still healthy")
 	if err := p.Healthy(); !strings.Contains(err.Error(), "sinks.out (rec): stuck") {
 		t.Fatalf("Healthy = %v", err)
 	}

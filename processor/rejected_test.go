@@ -114,12 +114,7 @@ stuck_after: 100ms
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for p.Healthy() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("healthy while refused records are retried past stuck_after")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUnhealthy(t, p, deadline, 20*time.Millisecond, "healthy while refused records are retried past stuck_after")
 	if err := p.Healthy(); !strings.Contains(err.Error(), "sinks.main (rec): stuck") || !strings.Contains(err.Error(), "400 bad request") {
 		t.Errorf("Healthy = %v, want it to name the sink and the refusal", err)
 	}
@@ -156,13 +151,7 @@ shutdown_timeout: 50ms
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Healthy() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("a blocked dead letter is still healthy")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUnhealthy(t, p, time.Now().Add(10*time.Second), 20*time.Millisecond, "a blocked dead letter is still healthy")
 	if err := p.Healthy(); !strings.Contains(err.Error(), "sinks.dlq (rec): stuck") {
 		t.Errorf("Healthy = %v, want the dead letter named", err)
 	}

@@ -38,9 +38,7 @@ func TestDiskBufferSurvivesOutageAndSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "flows.log")
 	const records = 20000
-	if r := vpcflow(t, nil, nil, "gen", "--count", fmt.Sprint(records), "--enis", "50", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", fmt.Sprint(records), "--enis", "50")
 	lines := readLines(t, in)
 	want := map[string]bool{}
 	for _, l := range lines {

@@ -87,9 +87,7 @@ func TestFanOutDeliversEverythingDespiteOutages(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "flows.log")
 	const records = 20000
-	if r := vpcflow(t, nil, nil, "gen", "--count", fmt.Sprint(records), "--enis", "50", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", fmt.Sprint(records), "--enis", "50")
 	want := map[string]bool{}
 	for _, l := range readLines(t, in) {
 		want[l] = true
@@ -168,9 +166,7 @@ func TestRevokedTokenLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "flows.log")
 	const records = 20000
-	if r := vpcflow(t, nil, nil, "gen", "--count", fmt.Sprint(records), "--enis", "50", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", fmt.Sprint(records), "--enis", "50")
 	start := time.Now()
 	const refusal = 3 * time.Second
 	c := newCollector(func(int64) (int, http.Header) {

@@ -133,9 +133,7 @@ func TestRunFilePipelineDeliversEverything(t *testing.T) {
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "in"), 0o755)
 	in := filepath.Join(dir, "in", "flows.log.gz")
-	if r := vpcflow(t, nil, nil, "gen", "--count", "20000", "--header", "--enis", "300", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", "20000", "--header", "--enis", "300")
 	// A second input, plain, with damage in it.
 	bad := filepath.Join(dir, "in", "more.log")
 	os.WriteFile(bad, []byte(strings.Join([]string{
@@ -187,9 +185,7 @@ func TestRunFilePipelineDeliversEverything(t *testing.T) {
 func TestCorruptGzipDeliversRecordsBeforeTheDamage(t *testing.T) {
 	dir := t.TempDir()
 	gz := filepath.Join(dir, "a.log.gz")
-	if r := vpcflow(t, nil, nil, "gen", "--count", "5000", "-o", gz); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, gz, "--count", "5000")
 	data, _ := os.ReadFile(gz)
 	os.WriteFile(gz, data[:len(data)*2/3], 0o644) // truncated
 	out, errs := filepath.Join(dir, "out.json"), filepath.Join(dir, "errors.json")
@@ -257,6 +253,14 @@ shutdown_timeout: 5s
 	stdin.Close()
 	if got := strings.Join(readLines(t, out), "\n") + "\n"; got != line {
 		t.Fatalf("output %q", got)
+	}
+}
+
+// genFlows runs vpcflow gen with args, writing to path.
+func genFlows(t *testing.T, path string, args ...string) {
+	t.Helper()
+	if r := vpcflow(t, nil, nil, append(append([]string{"gen"}, args...), "-o", path)...); r.code != 0 {
+		t.Fatalf("gen: %+v", r)
 	}
 }
 

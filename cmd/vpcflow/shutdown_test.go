@@ -95,9 +95,7 @@ func checkTree(t *testing.T, spans []exportedSpan, batch string, children ...str
 func TestTracesOfAFiniteRunAreFlushed(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "flows.log")
-	if r := vpcflow(t, nil, nil, "gen", "--count", "3000", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", "3000")
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`
 sources: {in: {type: file, path: "`+in+`", batch_max_records: 1000}}
@@ -147,9 +145,7 @@ func TestSIGTERMWithAHungIntakeEndsWithinTheBudget(t *testing.T) {
 
 	dir := t.TempDir()
 	in := filepath.Join(dir, "flows.log")
-	if r := vpcflow(t, nil, nil, "gen", "--count", "2000", "-o", in); r.code != 0 {
-		t.Fatalf("gen: %+v", r)
-	}
+	genFlows(t, in, "--count", "2000")
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`
 sources: {in: {type: file, path: "`+in+`", batch_max_records: 500}}

@@ -1,6 +1,7 @@
 package httpsink
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -63,6 +64,21 @@ func newIntake(t testing.TB, fault func(w http.ResponseWriter, r *http.Request, 
 	in.srv = httptest.NewServer(http.HandlerFunc(in.serve))
 	t.Cleanup(in.srv.Close)
 	return in
+}
+
+// newRefusingIntake is an intake that decodes each request's body and
+// lets refuse answer it (refuse writes the response and returns true);
+// bodies refuse lets through are taken as by newIntake.
+func newRefusingIntake(t testing.TB, refuse func(w http.ResponseWriter, body []byte) bool) *intake {
+	return newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		body, _ := decodeBody(r)
+		if refuse(w, body) {
+			return true
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Header.Del("Content-Encoding")
+		return false
+	})
 }
 
 func (in *intake) serve(w http.ResponseWriter, r *http.Request) {

@@ -155,14 +155,11 @@ sinks:
 	}
 }
 
-// BenchmarkPipelineFileToHTTP runs file → parse_flowlog → http
-// (preset sumologic: sumo_vpc_json, gzip, 1 MB bodies) against a local
-// intake that reads and discards bodies, over 1M synthetic default-format
-// records per iteration.
-//
-//	go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
-func BenchmarkPipelineFileToHTTP(b *testing.B) {
-	const n = 1_000_000
+// benchFlowsFile writes n synthetic default-format records (1000
+// interfaces, 3 accounts, seed 1) to a file of the benchmark's temporary
+// directory, and returns its path and its FileInfo.
+func benchFlowsFile(b *testing.B, n int) (string, os.FileInfo) {
+	b.Helper()
 	path := filepath.Join(b.TempDir(), "flows.log")
 	f, err := os.Create(path)
 	if err != nil {
@@ -173,6 +170,18 @@ func BenchmarkPipelineFileToHTTP(b *testing.B) {
 	}
 	f.Close()
 	fi, _ := os.Stat(path)
+	return path, fi
+}
+
+// BenchmarkPipelineFileToHTTP runs file → parse_flowlog → http
+// (preset sumologic: sumo_vpc_json, gzip, 1 MB bodies) against a local
+// intake that reads and discards bodies, over 1M synthetic default-format
+// records per iteration.
+//
+//	go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
+func BenchmarkPipelineFileToHTTP(b *testing.B) {
+	const n = 1_000_000
+	path, fi := benchFlowsFile(b, n)
 
 	var bodies atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -233,16 +242,7 @@ sinks:
 //     go test -run '^$' -bench PipelineFileToHTTP -benchtime 3x -count 3 ./sinks/httpsink/
 func BenchmarkPipelineFileToHTTPBuffered(b *testing.B) {
 	const n = 1_000_000
-	path := filepath.Join(b.TempDir(), "flows.log")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gen.Run(context.Background(), f, gen.Config{Format: "default", Count: n, ENIs: 1000, Accounts: 3, Seed: 1, Region: "us-east-1"}); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	fi, _ := os.Stat(path)
+	path, fi := benchFlowsFile(b, n)
 	var down atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -391,14 +390,11 @@ func TestConnectionResetRetried(t *testing.T) {
 // down to the offending record, delivers the rest and reports only that
 // record, by its index in the Write's batch.
 func TestRejected400SplitsDownToTheRecord(t *testing.T) {
-	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		body, _ := decodeBody(r)
+	in := newRefusingIntake(t, func(w http.ResponseWriter, body []byte) bool {
 		if strings.Contains(string(body), "POISON") {
 			http.Error(w, "bad payload", http.StatusBadRequest)
 			return true
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.Header.Del("Content-Encoding")
 		return false
 	})
 	cfg := testConfig(in.srv.URL)
@@ -444,14 +440,11 @@ func TestRejected400SplitsDownToTheRecord(t *testing.T) {
 // A 413 splits the body and sends the halves; a record too large alone is
 // refused.
 func TestTooLargeSplitsAndResends(t *testing.T) {
-	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		body, _ := decodeBody(r)
+	in := newRefusingIntake(t, func(w http.ResponseWriter, body []byte) bool {
 		if len(body) > 200 {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			return true
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.Header.Del("Content-Encoding")
 		return false
 	})
 	cfg := testConfig(in.srv.URL)
@@ -548,14 +541,11 @@ func TestMaxRetryDuration(t *testing.T) {
 // for one record: only that record's Write hears of it, for that record
 // alone; the others are delivered.
 func TestRejectedOnlyForItsRecords(t *testing.T) {
-	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		body, _ := decodeBody(r)
+	in := newRefusingIntake(t, func(w http.ResponseWriter, body []byte) bool {
 		if strings.Contains(string(body), "POISON") {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return true
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.Header.Del("Content-Encoding")
 		return false
 	})
 	cfg := testConfig(in.srv.URL)
