@@ -16,7 +16,7 @@ import (
 // copies every record it can (rate unbounded, a slow reader's share
 // dropped); the reader encodes to json as vpcflow tap's server does. Run
 // the modes in turn, round after round, so that a shared machine's noise
-// falls on all three (README.md, "A tap on a busy pipeline"):
+// falls on all three (benchmarks/README.md, "A tap on a busy pipeline"):
 //
 //	go test -c -o /tmp/benchmarks.test ./benchmarks && cd benchmarks &&
 //	for i in 1 2 3 4 5 6; do for m in none default all; do

@@ -214,7 +214,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	cfg := filepath.Join(dir, "p.yaml")
 	out := filepath.Join(dir, "out.json")
 	os.WriteFile(cfg, []byte(`
-sources: {in: {type: file, path: "-", batch_records: 1}}
+sources: {in: {type: file, path: "-", batch_max_records: 1}}
 stages: {parse: {type: parse_flowlog, inputs: [in]}}
 sinks: {out: {type: file, inputs: [parse], path: "`+out+`", encoding: raw}}
 shutdown_timeout: 5s

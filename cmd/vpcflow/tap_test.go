@@ -163,7 +163,7 @@ func TestTapRunningPipeline(t *testing.T) {
 	dir := t.TempDir()
 	out := func(name string) string { return filepath.Join(dir, name) }
 	in := startInstance(t, `
-sources: {in: {type: file, path: "-", batch_records: 500}}
+sources: {in: {type: file, path: "-", batch_max_records: 500}}
 stages:
   parse: {type: parse_flowlog, inputs: [in]}
   internal: {type: cidr_filter, inputs: [parse], drop_when_both_in: ["10.0.0.0/8"]}

@@ -15,7 +15,7 @@ import (
 func TestTopOnce(t *testing.T) {
 	dir := t.TempDir()
 	in := startInstance(t, `
-sources: {in: {type: file, path: "-", batch_records: 200}}
+sources: {in: {type: file, path: "-", batch_max_records: 200}}
 stages:
   parse: {type: parse_flowlog, inputs: [in]}
   internal: {type: cidr_filter, inputs: [parse], drop_when_both_in: ["10.0.0.0/8"]}
