@@ -35,7 +35,8 @@ const maxFrameRecords = 2048
 
 // Stats is what the buffer holds now.
 type Stats struct {
-	// Bytes is the memory (compressed frames) or disk (segment files) used.
+	// Bytes is the memory (ready copies and frames) or disk (segment
+	// files) used.
 	Bytes int64
 	// Records is the number of records not yet delivered.
 	Records int64
