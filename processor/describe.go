@@ -1,6 +1,9 @@
 package processor
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // Component kinds in a GraphNode.
 const (
@@ -39,7 +42,7 @@ func (p *Pipeline) Graph() []GraphNode {
 	after := func(id string) int {
 		r := -1
 		for _, in := range cfg.Sinks[id].Inputs {
-			if k, ok := rank[trimErrors(in)]; ok && k > r {
+			if k, ok := rank[strings.TrimSuffix(in, ".errors")]; ok && k > r {
 				r = k
 			}
 		}
@@ -51,11 +54,4 @@ func (p *Pipeline) Graph() []GraphNode {
 		out = append(out, GraphNode{ID: id, Kind: KindSink, Type: c.Type, Inputs: c.Inputs, DeadLetter: c.DeadLetter})
 	}
 	return out
-}
-
-func trimErrors(id string) string {
-	if n := len(id) - len(".errors"); n > 0 && id[n:] == ".errors" {
-		return id[:n]
-	}
-	return id
 }

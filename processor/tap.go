@@ -231,18 +231,7 @@ func (p *Pipeline) unknownOutput(output string) error {
 
 // offerRecords copies a sample of recs to every tap of pt.
 func (pt *tapPoint) offerRecords(recs []flowlog.Record) {
-	if len(recs) == 0 {
-		return
-	}
-	for _, t := range *pt.subs.Load() {
-		k := t.take(len(recs))
-		if k == 0 {
-			continue
-		}
-		if len(t.c) == cap(t.c) { // the reader is behind: do not copy in vain
-			pt.drop(t, k)
-			continue
-		}
+	pt.offer(len(recs), func(k int) TapBatch {
 		out := make([]flowlog.Record, k)
 		size := 0
 		for i := range k {
@@ -254,17 +243,30 @@ func (pt *tapPoint) offerRecords(recs []flowlog.Record) {
 			buf = append(buf, out[i].Raw...)
 			out[i].Raw = buf[len(buf)-len(out[i].Raw) : len(buf) : len(buf)]
 		}
-		pt.send(t, TapBatch{Records: out}, k)
-	}
+		return TapBatch{Records: out}
+	})
 }
 
 // offerFailures copies a sample of fs to every tap of pt.
 func (pt *tapPoint) offerFailures(fs []flowlog.Failure) {
-	if len(fs) == 0 {
+	pt.offer(len(fs), func(k int) TapBatch {
+		out := make([]flowlog.Failure, k)
+		for i := range k {
+			out[i] = fs[i*len(fs)/k]
+			out[i].Raw = append([]byte(nil), out[i].Raw...)
+		}
+		return TapBatch{Failed: out}
+	})
+}
+
+// offer sends every tap of pt the copies sample makes of k of n items,
+// k being what the tap takes now.
+func (pt *tapPoint) offer(n int, sample func(k int) TapBatch) {
+	if n == 0 {
 		return
 	}
 	for _, t := range *pt.subs.Load() {
-		k := t.take(len(fs))
+		k := t.take(n)
 		if k == 0 {
 			continue
 		}
@@ -272,12 +274,7 @@ func (pt *tapPoint) offerFailures(fs []flowlog.Failure) {
 			pt.drop(t, k)
 			continue
 		}
-		out := make([]flowlog.Failure, k)
-		for i := range k {
-			out[i] = fs[i*len(fs)/k]
-			out[i].Raw = append([]byte(nil), out[i].Raw...)
-		}
-		pt.send(t, TapBatch{Failed: out}, k)
+		pt.send(t, sample(k), k)
 	}
 }
 

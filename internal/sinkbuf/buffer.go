@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,8 @@ const maxFrameRecords = 2048
 
 // Stats is what the buffer holds now.
 type Stats struct {
-	// Bytes is the memory (compressed frames) or disk (segment files) used.
+	// Bytes is the memory (ready copies and frames) or disk (segment
+	// files) used.
 	Bytes int64
 	// Records is the number of records not yet delivered.
 	Records int64
@@ -62,9 +64,6 @@ type Item struct {
 	// cached is a copy of the frame's batch, ready for the sink.
 	cached *flowlog.Batch
 }
-
-// Records is the number of records in the item.
-func (it *Item) Records() int { return it.records }
 
 const (
 	stateQueued uint8 = iota
@@ -145,9 +144,6 @@ func Open(cfg Config, id string, log *slog.Logger) (*Buffer, error) {
 	}
 	return b, nil
 }
-
-// Type returns memory or disk.
-func (b *Buffer) Type() string { return b.cfg.Type }
 
 // Durable reports whether a Put batch survives a crash (disk).
 func (b *Buffer) Durable() bool { return b.disk != nil }
@@ -286,25 +282,16 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 	b.mu.Lock()
 	for {
 		if b.closed {
-			b.mu.Unlock()
-			b.uncache(frames)
-			b.recycle(frames)
-			return ErrClosed
+			return b.abandonLocked(frames, ErrClosed)
 		}
 		if b.bytes+total <= int64(b.cfg.MaxBytes) || len(b.items) == 0 && b.bytes == 0 {
 			break
 		}
 		if b.cfg.WhenFull == WhenFullDropNewest {
-			b.mu.Unlock()
-			b.uncache(frames)
-			b.recycle(frames)
-			return ErrFull
+			return b.abandonLocked(frames, ErrFull)
 		}
 		if err := b.waitLocked(ctx); err != nil {
-			b.mu.Unlock()
-			b.uncache(frames)
-			b.recycle(frames)
-			return err
+			return b.abandonLocked(frames, err)
 		}
 	}
 	var ack *batchAck
@@ -317,10 +304,7 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 		it := &Item{seq: b.seq, time: now, records: f.records, size: f.size, ack: ack, cached: f.cached}
 		if b.disk != nil {
 			if err := b.disk.appendLocked(it, f.buf); err != nil {
-				b.mu.Unlock()
-				b.uncache(frames)
-				b.recycle(frames)
-				return err
+				return b.abandonLocked(frames, err)
 			}
 		} else {
 			it.data = f.buf
@@ -426,6 +410,15 @@ func (b *Buffer) Load(it *Item) (*flowlog.Batch, error) {
 	return batch, nil
 }
 
+// abandonLocked unlocks b.mu, gives back the frames of a Put that stores
+// nothing more, and returns err.
+func (b *Buffer) abandonLocked(frames []frame, err error) error {
+	b.mu.Unlock()
+	b.uncache(frames)
+	b.recycle(frames)
+	return err
+}
+
 // uncache gives back the copies of frames that were not stored.
 func (b *Buffer) uncache(frames []frame) {
 	for _, f := range frames {
@@ -479,13 +472,6 @@ func (b *Buffer) Done(it *Item, err error) {
 	}
 }
 
-// Empty reports whether every record put was consumed.
-func (b *Buffer) Empty() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.items) == 0
-}
-
 // WaitEmpty waits until the buffer is empty or ctx ends.
 func (b *Buffer) WaitEmpty(ctx context.Context) error {
 	b.mu.Lock()
@@ -524,9 +510,7 @@ func (b *Buffer) Close() error {
 	b.closed = true
 	var nack []*Item
 	if b.disk == nil {
-		for _, it := range b.items[b.next:] {
-			nack = append(nack, it)
-		}
+		nack = slices.Clone(b.items[b.next:])
 		b.items = b.items[:b.next]
 	}
 	b.broadcastLocked()

@@ -159,13 +159,9 @@ type encoder struct {
 	lastENIID    uint64
 }
 
-func (e *encoder) uvarint(v uint64) {
-	if v < 0x80 {
-		e.buf = append(e.buf, byte(v))
-		return
-	}
-	e.buf = binary.AppendUvarint(e.buf, v)
-}
+func (e *encoder) uvarint(v uint64) { e.buf = appendUvarint(e.buf, v) }
+
+// appendUvarint is binary.AppendUvarint, with the one-byte case inlined.
 func appendUvarint(buf []byte, v uint64) []byte {
 	if v < 0x80 {
 		return append(buf, byte(v))
@@ -173,6 +169,7 @@ func appendUvarint(buf []byte, v uint64) []byte {
 	return binary.AppendUvarint(buf, v)
 }
 
+// appendAddr appends a as a length byte (0, 4 or 16) and its bytes.
 func appendAddr(buf []byte, a netip.Addr) []byte {
 	if a.Is4() {
 		v := a.As4()
@@ -225,19 +222,7 @@ func (e *encoder) varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) str(s string)   { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) bytes(s []byte) { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 
-func (e *encoder) addr(a netip.Addr) {
-	switch {
-	case !a.IsValid():
-		e.buf = append(e.buf, 0)
-	case a.Is4():
-		v := a.As4()
-		e.buf = append(e.buf, 4, v[0], v[1], v[2], v[3])
-	default:
-		v := a.As16()
-		e.buf = append(e.buf, 16)
-		e.buf = append(e.buf, v[:]...)
-	}
-}
+func (e *encoder) addr(a netip.Addr) { e.buf = appendAddr(e.buf, a) }
 
 func (e *encoder) eni(x *flowlog.ENI) {
 	for _, s := range []string{x.InterfaceID, x.AccountID, x.Region, x.VPCID, x.SubnetID, x.AvailabilityZone, x.InstanceID, x.InterfaceType} {

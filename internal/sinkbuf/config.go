@@ -32,8 +32,8 @@ const MinBytes = 1 << 20
 type Config struct {
 	// Type is memory or disk.
 	Type string `yaml:"type"`
-	// MaxBytes bounds the buffer: compressed frames in memory, or segment
-	// files on disk. An integer, or a string such as "512MiB" or "2GB".
+	// MaxBytes bounds the buffer: ready copies and frames in memory, or
+	// segment files on disk. An integer, or a string such as "512MiB" or "2GB".
 	// Default 64MiB for memory, 1GiB for disk.
 	MaxBytes Size `yaml:"max_bytes"`
 	// Path is the directory of disk buffers; the buffer of sink <id> lives

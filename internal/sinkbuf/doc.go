@@ -20,14 +20,15 @@
 // checksummed (CRC-32C); Open delivers every intact frame an earlier run
 // left and logs, then truncates, a torn or corrupt tail.
 //
-// A memory buffer holds compressed frames and acknowledges a batch only
-// once every record of it went through Done: it absorbs bursts and lets the
-// other sinks go on, but claims no durability it lacks; Close nacks what it
-// still holds, and the source delivers it again.
+// A memory buffer holds ready copies, and frames beyond them (compressed
+// in a backlog, as above), and acknowledges a batch only once every record
+// of it went through Done: it absorbs bursts and lets the other sinks go
+// on, but claims no durability it lacks; Close nacks what it still holds,
+// and the source delivers it again.
 //
 // # Bounds
 //
-// The buffer never holds more than max_bytes (compressed frames in memory,
+// The buffer never holds more than max_bytes (copies and frames in memory,
 // segment files on disk; a single batch larger than the whole buffer is let
 // into an empty one). When a batch does not fit, Put waits (when_full:
 // block, backpressure) or returns ErrFull (drop_newest). Consumed segments
