@@ -300,11 +300,17 @@ func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)
 		ack.n.Store(int32(len(frames)))
 	}
 	var last uint64
-	for _, f := range frames {
+	for i, f := range frames {
 		it := &Item{seq: b.seq, time: now, records: f.records, size: f.size, ack: ack, cached: f.cached}
 		if b.disk != nil {
 			if err := b.disk.appendLocked(it, f.buf); err != nil {
-				return b.abandonLocked(frames, err)
+				// Frames before i are stored: their items own their cached
+				// copies (they are delivered, and the nacked batch comes
+				// again: duplicates, no loss). Only the rest give theirs back.
+				b.mu.Unlock()
+				b.uncache(frames[i:])
+				b.recycle(frames)
+				return err
 			}
 		} else {
 			it.data = f.buf
