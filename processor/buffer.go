@@ -118,7 +118,7 @@ type bufferCollector struct {
 func newBufferCollector(sinks func() map[string]*sinkNode) *bufferCollector {
 	return &bufferCollector{
 		bytes: prometheus.NewDesc("vpcflow_sink_buffer_bytes",
-			"Bytes a sink's buffer holds: compressed frames in memory, or segment files on disk.", []string{"sink"}, nil),
+			"Bytes a sink's buffer holds: ready copies and frames (compressed past an eighth of max_bytes) in memory, or segment files on disk.", []string{"sink"}, nil),
 		records: prometheus.NewDesc("vpcflow_sink_buffer_records",
 			"Records in a sink's buffer not yet delivered.", []string{"sink"}, nil),
 		oldest: prometheus.NewDesc("vpcflow_sink_buffer_oldest_seconds",
