@@ -81,9 +81,8 @@ func (s *Source) extendAll() {
 			for _, m := range live {
 				m.mu.Lock()
 				m.extending--
-				if m.extending == 0 && m.extended != nil {
-					close(m.extended)
-					m.extended = nil
+				if m.extending == 0 {
+					m.extended.Broadcast()
 				}
 				m.mu.Unlock()
 			}
@@ -100,10 +99,7 @@ func waitExtended(ctx context.Context, m *message) {
 		m.mu.Unlock()
 		return
 	}
-	if m.extended == nil {
-		m.extended = make(chan struct{})
-	}
-	ch := m.extended
+	ch := m.extended.Chan()
 	m.mu.Unlock()
 	select {
 	case <-ch:
