@@ -117,7 +117,7 @@
 // minutes). The LRUs own size, expiry and eviction; a plain map mirrors
 // them, fronted for the hit path by a two-way set-associative table of
 // 64-byte entry copies by key hash (two slots an entry, growing with the
-// cache up to 2 × cache_size slots and 8 MiB), read under one read lock per
+// cache up to twice its capacity and 8 MiB), read under one read lock per
 // batch, so that a hit costs no lock, no clock read, no allocation and one
 // cache line per record. Hits refresh an entry's LRU position at most
 // every ttl/16. The ENI values are shared and

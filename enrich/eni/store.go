@@ -209,16 +209,7 @@ func (s *store) put(k key, e *flowlog.ENI, now time.Time) *entry {
 	ent.k = k
 	ent.touched.Store(uint32(now.Unix()))
 	s.mu.Lock()
-	old := s.entries[k]
-	if old != nil {
-		s.unindex(old)
-	}
-	s.entries[k] = ent
-	if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
-		s.growHot()
-	}
-	s.index(ent)
-	s.setHot(ent)
+	old := s.replaceLocked(ent)
 	s.mu.Unlock()
 	if e == nil {
 		if old != nil && old.eni != nil {
@@ -248,16 +239,9 @@ func (s *store) putMany(items []listed, expires int64, now time.Time) {
 		ent := newEntry(it.eni, expires)
 		ent.k = it.k
 		ent.touched.Store(sec)
-		if old := s.entries[it.k]; old != nil {
-			s.unindex(old)
+		if old := s.replaceLocked(ent); old != nil {
 			wasNeg[i] = old.eni == nil
 		}
-		s.entries[it.k] = ent
-		if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
-			s.growHot()
-		}
-		s.index(ent)
-		s.setHot(ent)
 		ents[i] = ent
 	}
 	s.mu.Unlock()
@@ -267,6 +251,23 @@ func (s *store) putMany(items []listed, expires int64, now time.Time) {
 		}
 		s.pos.Add(ent.k, ent)
 	}
+}
+
+// replaceLocked puts ent in the map, the address index and the hot table
+// in place of the entry of its key, which it returns (nil when there was
+// none). The caller holds mu and updates the LRUs.
+func (s *store) replaceLocked(ent *entry) (old *entry) {
+	old = s.entries[ent.k]
+	if old != nil {
+		s.unindex(old)
+	}
+	s.entries[ent.k] = ent
+	if len(s.entries) > len(s.hot)/2 && len(s.hot) < s.hotMax {
+		s.growHot()
+	}
+	s.index(ent)
+	s.setHot(ent)
+	return old
 }
 
 // ensure raises the positive LRU's capacity to want entries, at most

@@ -179,7 +179,7 @@ func (s *Source) newBatch() *flowlog.Batch {
 	}
 	return &flowlog.Batch{
 		Records: make([]flowlog.Record, 0, s.cfg.BatchMaxRecords),
-		Buf:     make([]byte, 0, s.cfg.BatchMaxRecords*128),
+		Buf:     make([]byte, 0, s.chunkSize()),
 	}
 }
 

@@ -19,8 +19,7 @@ import (
 func (s *Source) fill(in *input) *flowlog.Batch {
 	b := s.newBatch()
 	b.Partition = in.name
-	chunk := max(s.cfg.BatchMaxRecords*128, 64<<10)
-	if cap(b.Buf) < chunk {
+	if chunk := s.chunkSize(); cap(b.Buf) < chunk {
 		b.Buf = make([]byte, 0, chunk)
 	}
 	buf := append(b.Buf[:0], in.carry...)
@@ -89,6 +88,10 @@ func (s *Source) fill(in *input) *flowlog.Batch {
 	b.Buf = buf
 	return b
 }
+
+// chunkSize is the buffer a batch reads its lines into: room for
+// BatchMaxRecords lines of 128 bytes, and at least 64 KiB.
+func (s *Source) chunkSize() int { return max(s.cfg.BatchMaxRecords*128, 64<<10) }
 
 // skipLongLine reports a line longer than max_line_bytes and discards the
 // rest of it.

@@ -179,10 +179,7 @@ func (s *Source) dropPendingLocked(drop func(*partition) bool) {
 
 // signalLocked wakes the goroutines waiting in awaitAcked.
 func (s *Source) signalLocked() {
-	if s.ackedCh != nil {
-		close(s.ackedCh)
-		s.ackedCh = nil
-	}
+	s.acked.Broadcast()
 }
 
 // awaitAcked waits until no batch handed out of parts (of every owned
@@ -207,10 +204,7 @@ func (s *Source) awaitAcked(ctx context.Context, parts []*partition) int {
 			s.mu.Unlock()
 			return n
 		}
-		if s.ackedCh == nil {
-			s.ackedCh = make(chan struct{})
-		}
-		ch := s.ackedCh
+		ch := s.acked.Chan()
 		s.mu.Unlock()
 		select {
 		case <-ch:

@@ -18,6 +18,7 @@ import (
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/envelope"
 	"github.com/vpcflow/vpcflow/sources/internal/budget"
+	"github.com/vpcflow/vpcflow/sources/internal/wake"
 )
 
 var (
@@ -74,9 +75,8 @@ type Source struct {
 	// does it. wakePoll, set while a poll waits for records, ends that wait.
 	rewindReady bool
 	wakePoll    context.CancelFunc
-	// ackedCh is closed (and cleared) on every acknowledgement, for
-	// awaitAcked.
-	ackedCh chan struct{}
+	// acked is broadcast on every acknowledgement, for awaitAcked.
+	acked wake.Signal
 }
 
 type pendingBatch struct {

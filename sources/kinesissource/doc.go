@@ -128,10 +128,13 @@
 //
 //	vpcflow_source_lag_seconds{source,partition}   MillisBehindLatest per shard
 //	vpcflow_source_leases_held{source}
+//	vpcflow_source_in_flight_bytes{source}         bytes held against max_in_flight_bytes
+//	vpcflow_source_budget_waits_total{source}      times shards waited for that room
 //	vpcflow_kinesis_records_total{source}
 //	vpcflow_kinesis_bytes_total{source}
 //	vpcflow_kinesis_decode_failures_total{source}
 //	vpcflow_kinesis_get_records_total{source,outcome}
 //	vpcflow_kinesis_lease_operations_total{source,op,outcome}
 //	vpcflow_kinesis_checkpoints_total{source}
+//	vpcflow_kinesis_shards_expired_total{source}
 package kinesissource

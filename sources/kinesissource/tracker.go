@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/vpcflow/vpcflow/sources/internal/contiguous"
+	"github.com/vpcflow/vpcflow/sources/internal/wake"
 )
 
 // Lease table checkpoint sentinels, as the Kinesis Client Library writes them.
@@ -63,9 +64,9 @@ type tracker struct {
 	dead   bool // the lease was lost or released: acks are ignored
 	notify func()
 	// sent counts the batches given to Read and not yet acknowledged or
-	// discarded; idleCh (when asked for) closes once it is 0.
-	sent   int
-	idleCh chan struct{}
+	// discarded; idleSig is broadcast once it is 0.
+	sent    int
+	idleSig wake.Signal
 }
 
 // ticket identifies a batch for ack.
@@ -121,9 +122,8 @@ func (t *tracker) handout(tk ticket) bool {
 
 func (t *tracker) settleLocked() {
 	t.sent--
-	if t.sent <= 0 && t.idleCh != nil {
-		close(t.idleCh)
-		t.idleCh = nil
+	if t.sent <= 0 {
+		t.idleSig.Broadcast()
 	}
 }
 
@@ -136,10 +136,7 @@ func (t *tracker) idle() <-chan struct{} {
 	if t.sent <= 0 {
 		return closedCh
 	}
-	if t.idleCh == nil {
-		t.idleCh = make(chan struct{})
-	}
-	return t.idleCh
+	return t.idleSig.Chan()
 }
 
 var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()

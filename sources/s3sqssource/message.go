@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/sources/internal/ackonce"
+	"github.com/vpcflow/vpcflow/sources/internal/wake"
 )
 
 // message is one SQS message whose objects are being read.
@@ -29,13 +30,13 @@ type message struct {
 	outstanding int  // batches handed out and not yet acknowledged
 	produced    bool // every object read (or given up)
 	nacked      bool
-	cut         bool          // reading stopped by shutdown: Close releases it
-	settled     bool          // nothing more in flight: to be finalized
-	finalizing  bool          // delete, release or dead-letter started
-	failure     *objectError  // first permanent failure: dead letter
-	transient   *objectError  // first transient failure: retry later
-	extending   int           // heartbeat calls extending it now
-	extended    chan struct{} // closed when extending drops to 0, if waited for
+	cut         bool         // reading stopped by shutdown: Close releases it
+	settled     bool         // nothing more in flight: to be finalized
+	finalizing  bool         // delete, release or dead-letter started
+	failure     *objectError // first permanent failure: dead letter
+	transient   *objectError // first transient failure: retry later
+	extending   int          // heartbeat calls extending it now
+	extended    wake.Signal  // broadcast when extending drops to 0
 }
 
 // startFinalize reports (once) whether the caller is to finalize m.

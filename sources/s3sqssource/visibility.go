@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -53,11 +54,7 @@ func (s *Source) heartbeat() {
 
 // extendAll starts one round of visibility extensions.
 func (s *Source) extendAll() {
-	ms := s.unsettled()
-	for len(ms) > 0 {
-		n := min(len(ms), maxBatchEntries)
-		chunk := ms[:n:n]
-		ms = ms[n:]
+	for chunk := range slices.Chunk(s.unsettled(), maxBatchEntries) {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -81,9 +78,8 @@ func (s *Source) extendAll() {
 			for _, m := range live {
 				m.mu.Lock()
 				m.extending--
-				if m.extending == 0 && m.extended != nil {
-					close(m.extended)
-					m.extended = nil
+				if m.extending == 0 {
+					m.extended.Broadcast()
 				}
 				m.mu.Unlock()
 			}
@@ -100,10 +96,7 @@ func waitExtended(ctx context.Context, m *message) {
 		m.mu.Unlock()
 		return
 	}
-	if m.extended == nil {
-		m.extended = make(chan struct{})
-	}
-	ch := m.extended
+	ch := m.extended.Chan()
 	m.mu.Unlock()
 	select {
 	case <-ch:
@@ -167,10 +160,7 @@ func (s *Source) releaseAll(ctx context.Context, ms []*message) (int, error) {
 		released int
 		wg       sync.WaitGroup
 	)
-	for len(ms) > 0 {
-		n := min(len(ms), maxBatchEntries)
-		chunk := ms[:n:n]
-		ms = ms[n:]
+	for chunk := range slices.Chunk(ms, maxBatchEntries) {
 		wg.Go(func() {
 			err := s.changeVisibilityBatch(ctx, chunk, 0)
 			ok := len(chunk) - failedCount(err, len(chunk))

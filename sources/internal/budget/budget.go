@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
+	"github.com/vpcflow/vpcflow/sources/internal/wake"
 )
 
 // RecordSize is the size of one flowlog.Record in a batch's slice.
@@ -35,7 +36,7 @@ type Bytes struct {
 
 	mu   sync.Mutex
 	used int64
-	wake chan struct{} // closed when bytes are released; nil when nobody waits
+	wake wake.Signal // broadcast when bytes are released
 }
 
 // New returns a budget of limit bytes; limit <= 0 means no limit. When
@@ -73,10 +74,7 @@ func (b *Bytes) Release(n int64) {
 	if b.gauge != nil {
 		b.gauge.Set(float64(b.used))
 	}
-	if b.wake != nil {
-		close(b.wake)
-		b.wake = nil
-	}
+	b.wake.Broadcast()
 	b.mu.Unlock()
 }
 
@@ -110,10 +108,7 @@ func (b *Bytes) Wait(ctx context.Context) error {
 			b.mu.Unlock()
 			return nil
 		}
-		if b.wake == nil {
-			b.wake = make(chan struct{})
-		}
-		ch := b.wake
+		ch := b.wake.Chan()
 		b.mu.Unlock()
 		select {
 		case <-ch:

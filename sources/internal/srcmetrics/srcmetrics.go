@@ -2,7 +2,8 @@
 // share (vpcflow_source_*), once, so that their help texts and labels
 // cannot drift apart: sources of different types register them in the one
 // registry of the process. Each constructor registers with
-// component.Register and returns the family curried with source=<id>.
+// component.Register and returns the family curried with source=<id>, or,
+// for a family with no other label, its one metric.
 package srcmetrics
 
 import (
@@ -37,26 +38,26 @@ func NewestRecordAge(reg prometheus.Registerer, id string, errs *[]error) *prome
 
 // QueueMessages is vpcflow_source_queue_messages{source}.
 func QueueMessages(reg prometheus.Registerer, id string, errs *[]error) prometheus.Gauge {
-	return gaugeVec(reg, id, errs, prometheus.GaugeOpts{
+	return gauge(reg, id, errs, prometheus.GaugeOpts{
 		Name: "vpcflow_source_queue_messages",
 		Help: "Messages waiting in the source's queue (SQS ApproximateNumberOfMessages).",
-	}).WithLabelValues()
+	})
 }
 
 // LeasesHeld is vpcflow_source_leases_held{source}.
 func LeasesHeld(reg prometheus.Registerer, id string, errs *[]error) prometheus.Gauge {
-	return gaugeVec(reg, id, errs, prometheus.GaugeOpts{
+	return gauge(reg, id, errs, prometheus.GaugeOpts{
 		Name: "vpcflow_source_leases_held",
 		Help: "Shard leases this instance holds.",
-	}).WithLabelValues()
+	})
 }
 
 // InFlightBytes is vpcflow_source_in_flight_bytes{source}.
 func InFlightBytes(reg prometheus.Registerer, id string, errs *[]error) prometheus.Gauge {
-	return gaugeVec(reg, id, errs, prometheus.GaugeOpts{
+	return gauge(reg, id, errs, prometheus.GaugeOpts{
 		Name: "vpcflow_source_in_flight_bytes",
 		Help: "Bytes held by the batches the source read and are not yet acknowledged (records and payload), bounded by max_in_flight_bytes.",
-	}).WithLabelValues()
+	})
 }
 
 // BudgetWaits is vpcflow_source_budget_waits_total{source}.
@@ -71,4 +72,9 @@ func BudgetWaits(reg prometheus.Registerer, id string, errs *[]error) prometheus
 func gaugeVec(reg prometheus.Registerer, id string, errs *[]error, opts prometheus.GaugeOpts, labels ...string) *prometheus.GaugeVec {
 	v := component.Register(reg, prometheus.NewGaugeVec(opts, append([]string{"source"}, labels...)), errs)
 	return v.MustCurryWith(prometheus.Labels{"source": id})
+}
+
+// gauge is a gauge family with only the source label: its one metric.
+func gauge(reg prometheus.Registerer, id string, errs *[]error, opts prometheus.GaugeOpts) prometheus.Gauge {
+	return gaugeVec(reg, id, errs, opts).WithLabelValues()
 }
