@@ -35,7 +35,19 @@ import (
 // account's records. Every record reaches the intake or the dead letter,
 // every source batch is acknowledged, and only the refused record is
 // dead-lettered: the rest of its source batch reaches the intake.
+// TestPipelineDeliversOrDeadLetters runs a pipeline whose intake answers
+// 503 at first and refuses one record (400): every other record is
+// delivered and only the refused one dead-lettered, without a buffer (the
+// record itself) and with a disk buffer (the sink stores its requests; the
+// dead letter gets the record as it was encoded, with the refusal).
 func TestPipelineDeliversOrDeadLetters(t *testing.T) {
+	t.Run("unbuffered", func(t *testing.T) { testDeliversOrDeadLetters(t, "") })
+	t.Run("disk_buffer", func(t *testing.T) {
+		testDeliversOrDeadLetters(t, fmt.Sprintf("buffer: {type: disk, path: %q, max_bytes: 64MiB}", t.TempDir()))
+	})
+}
+
+func testDeliversOrDeadLetters(t *testing.T, buffer string) {
 	var n atomic.Int64
 	var mu sync.Mutex
 	var got []string
@@ -98,6 +110,7 @@ sinks:
     sumologic: {category: "aws/vpc/{account-id}"}
     retry: {initial_interval: 5ms, max_interval: 20ms}
     dead_letter: dlq
+    `+buffer+`
   dlq: {type: rec, inputs: [parse.errors]}
 `), func(name string) (string, bool) {
 		if name == "SUMO_URL" {
@@ -130,6 +143,15 @@ sinks:
 		}
 	}
 	dl := recs["dlq"].Lines()
+	for _, f := range recs["dlq"].Failures() {
+		if f.Stage != "sumo" || f.Err == nil || !strings.Contains(f.Err.Error(), "400") {
+			t.Errorf("dead-lettered failure %q from %q: %v; want the sink's id and the refusal", f.Raw, f.Stage, f.Err)
+		}
+		dl = append(dl, string(f.Raw))
+	}
+	if buffer != "" && len(recs["dlq"].Lines()) > 0 {
+		t.Errorf("a spooling sink dead-lettered records, not its encoded lines: %q", recs["dlq"].Lines())
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, l := range all {
@@ -285,9 +307,12 @@ sinks:
 		b.SetBytes(fi.Size())
 		cpu0 := testkit.CPUTime()
 		for b.Loop() {
-			p, _ := build(b, "1GiB")
+			p, reg := build(b, "1GiB")
 			if err := p.Run(context.Background()); err != nil {
 				b.Fatal(err)
+			}
+			if got := testkit.Metric(b, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); got != n {
+				b.Fatalf("delivered %v records, want %d", got, n)
 			}
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
@@ -326,6 +351,9 @@ func benchDrain(b *testing.B, n int, down *atomic.Bool, build func() (*processor
 				b.Fatal(err)
 			}
 			drained += time.Since(start)
+			if got := testkit.Metric(b, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); got != float64(n) {
+				b.Fatalf("delivered %v records, want %d", got, n)
+			}
 		}
 		b.ReportMetric(float64(b.N*n)/drained.Seconds(), "records/s")
 		b.ReportMetric(bufBytes/float64(n), "buffer-bytes/record")
