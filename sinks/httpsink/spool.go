@@ -52,29 +52,12 @@ func (s *Sink) Spool(sp component.Spool) {
 // deliver.
 func (s *Sink) store(req *request, comp []byte) []byte {
 	raw := *req.body
-	trimmed := byte(0)
+	trimmed := 0
 	if !s.trailingNL && len(raw) > 0 && raw[len(raw)-1] == '\n' {
 		raw, trimmed = raw[:len(raw)-1], 1
 	}
 	s.m.batchBytes.Observe(float64(len(raw)))
-	comp = binary.AppendUvarint(comp[:0], payloadVersion)
-	comp = appendString(comp, s.comp.contentEncoding())
-	names := make([]string, 0, len(req.header))
-	for k := range req.header {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	comp = binary.AppendUvarint(comp, uint64(len(names)))
-	for _, k := range names {
-		comp = appendString(appendString(comp, k), req.header.Get(k))
-	}
-	comp = binary.AppendUvarint(comp, uint64(len(req.lines.ends)))
-	prev := int32(0)
-	for _, e := range req.lines.ends {
-		comp = binary.AppendUvarint(comp, uint64(e-prev))
-		prev = e
-	}
-	comp = append(comp, trimmed)
+	comp = appendPayloadHead(comp[:0], s.comp.contentEncoding(), req.header, req.lines.ends, trimmed == 1)
 	comp = s.comp.compress(comp, raw)
 	n := req.n
 	*req.body = (*req.body)[:0]
@@ -88,6 +71,31 @@ func (s *Sink) store(req *request, comp []byte) []byte {
 		s.finish(req, err)
 	}
 	return comp
+}
+
+// appendPayloadHead appends what precedes the body of a payload.
+func appendPayloadHead(b []byte, encoding string, header http.Header, ends []int32, trimmed bool) []byte {
+	b = binary.AppendUvarint(b, payloadVersion)
+	b = appendString(b, encoding)
+	names := make([]string, 0, len(header))
+	for k := range header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, k := range names {
+		b = appendString(appendString(b, k), header.Get(k))
+	}
+	b = binary.AppendUvarint(b, uint64(len(ends)))
+	prev := int32(0)
+	for _, e := range ends {
+		b = binary.AppendUvarint(b, uint64(e-prev))
+		prev = e
+	}
+	if trimmed {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendString(b []byte, v string) []byte {
