@@ -7,6 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vpcflow/vpcflow/internal/sinkbuf"
 	"github.com/vpcflow/vpcflow/processor/component"
 	"github.com/vpcflow/vpcflow/processor/flowlog"
@@ -100,7 +104,13 @@ func (p *Pipeline) sendStored(ctx context.Context, s *sinkNode, it *sinkbuf.Item
 	s.pending.Add(1)
 	start := time.Now()
 	var refused atomic.Int64
-	err = s.spooler.Send(context.WithValue(ctx, refusedKey{}, &refused), payload)
+	sctx, span := p.tracer.Start(ctx, s.span, trace.WithAttributes(attribute.Int("vpcflow.records", it.Records()),
+		attribute.Bool("vpcflow.stored", true)))
+	err = s.spooler.Send(context.WithValue(sctx, refusedKey{}, &refused), payload)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	free()
 	s.dur.Observe(time.Since(start).Seconds())
 	s.pending.Add(-1)

@@ -1,11 +1,13 @@
 package httpsink
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,12 +21,19 @@ import (
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 	"github.com/vpcflow/vpcflow/processor/parse"
 	"github.com/vpcflow/vpcflow/sinks/encoding/encodingtest"
+	"github.com/vpcflow/vpcflow/sinks/sinktest"
 	"github.com/vpcflow/vpcflow/sources/sourcetest"
 )
 
 // spoolPipeline builds static → parse → http (raw lines, gzip, a disk
 // buffer in dir) against url.
 func spoolPipeline(t *testing.T, src *sourcetest.Static, url, dir, extra string) (*processor.Pipeline, *prometheus.Registry) {
+	return spoolPipelineWith(t, src, url, dir, extra, "", nil)
+}
+
+// spoolPipelineWith is spoolPipeline with more keys for the http sink (on
+// lines of their own, indented by 4) and recorder sinks (type rec).
+func spoolPipelineWith(t *testing.T, src *sourcetest.Static, url, dir, extra, sinkKeys string, recs map[string]*sinktest.Recorder) (*processor.Pipeline, *prometheus.Registry) {
 	t.Helper()
 	cfg, err := processor.ParseConfig([]byte(fmt.Sprintf(`
 sources: {in: {type: static}}
@@ -40,14 +49,15 @@ sinks:
     batch: {max_bytes: 4096, timeout: 50ms}
     retry: {initial_interval: 5ms, max_interval: 20ms}
     buffer: {type: disk, path: %q, max_bytes: 1MiB %s}
-`, url, dir, extra)), func(string) (string, bool) { return "", false })
+%s
+`, url, dir, extra, sinkKeys)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := processor.NewFactories(
 		[]component.SourceFactory{sourcetest.Factory("static", src)},
 		[]component.StageFactory{parse.NewFactory()},
-		[]component.SinkFactory{NewFactory()},
+		[]component.SinkFactory{NewFactory(), sinktest.Factory("rec", recs)},
 	)
 	reg := prometheus.NewRegistry()
 	p, err := processor.Build(context.Background(), cfg, f, processor.Settings{Registerer: reg})
@@ -232,5 +242,81 @@ func TestParsePayloadDamaged(t *testing.T) {
 	}
 	if _, err := unpack("gzip", []byte("not gzip"), 10); err == nil {
 		t.Error("a damaged gzip body unpacked")
+	}
+}
+
+// on_rejected: block keeps the records an intake refuses out of a stored
+// request and sends them again, alone, until it takes them; the sink
+// reports itself blocked meanwhile, and nothing else is held back.
+func TestSpoolRefusedBlockRetriesUntilTaken(t *testing.T) {
+	var refusing atomic.Bool
+	refusing.Store(true)
+	in := newRefusingIntake(t, func(w http.ResponseWriter, body []byte) bool {
+		if refusing.Load() && bytes.Contains(body, []byte("eni-00000007 ")) {
+			http.Error(w, "bad record", http.StatusBadRequest)
+			return true
+		}
+		return false
+	})
+	lines := flowLines(0, 200)
+	src := &sourcetest.Static{Batches: []*flowlog.Batch{sourcetest.Lines("p", lines[:100]...), sourcetest.Lines("p", lines[100:]...)}}
+	p, reg := spoolPipeline(t, src, in.srv.URL, t.TempDir(), "")
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	waitFor(t, "the sink blocked by the refused record", func() bool {
+		return testkit.Metric(t, reg, "vpcflow_sink_blocked", "sink", "sumo") == 1
+	})
+	waitFor(t, "every other record delivered", func() bool { return len(in.lines()) == len(lines)-1 })
+	if slices.Contains(in.lines(), lines[7]) {
+		t.Fatal("the refused record was delivered while refused")
+	}
+	refusing.Store(false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the refused record was not sent again")
+	}
+	got := in.lines()
+	if len(got) != len(lines) || !slices.Contains(got, lines[7]) {
+		t.Fatalf("%d lines delivered, want %d with the once refused one", len(got), len(lines))
+	}
+	if b := testkit.Metric(t, reg, "vpcflow_sink_blocked", "sink", "sumo"); b != 0 {
+		t.Errorf("still blocked: %v", b)
+	}
+}
+
+// A stored request the sink gives up on (max_retry_duration) goes to the
+// dead letter, record by record, as failures naming why.
+func TestSpoolGiveUpDeadLetters(t *testing.T) {
+	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	lines := flowLines(0, 30)
+	src := &sourcetest.Static{Batches: []*flowlog.Batch{sourcetest.Lines("p", lines...)}}
+	recs := map[string]*sinktest.Recorder{"dlq": {}}
+	p, reg := spoolPipelineWith(t, src, in.srv.URL, t.TempDir(), "", `    max_retry_duration: 200ms
+    dead_letter: dlq
+  dlq: {type: rec, inputs: [parse.errors]}`, recs)
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range recs["dlq"].Failures() {
+		if f.Stage != "sumo" || f.Err == nil || !strings.Contains(f.Err.Error(), "503") {
+			t.Errorf("failure from %q: %v; want the sink's id and the last error", f.Stage, f.Err)
+		}
+		got = append(got, string(f.Raw))
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(lines))
+	if !slices.Equal(got, want) {
+		t.Fatalf("dead letter got %d lines, want the %d records", len(got), len(want))
+	}
+	if d := testkit.Metric(t, reg, "vpcflow_sink_records_dead_lettered_total", "sink", "sumo"); d != float64(len(lines)) {
+		t.Errorf("dead_lettered_total %v, want %d", d, len(lines))
 	}
 }
