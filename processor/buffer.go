@@ -58,7 +58,11 @@ func (p *Pipeline) runBuffers(ctx context.Context) *sync.WaitGroup {
 // (one for an ordered sink), with the engine's retries, dead letter and
 // on_rejected handling.
 func (p *Pipeline) drain(ctx context.Context, s *sinkNode) {
-	defer s.buf.Close()
+	if s.spooler == nil {
+		// A spooling sink stores into its buffer until it is closed:
+		// closeAll closes the buffer after it.
+		defer s.buf.Close()
+	}
 	n := drainConcurrency
 	if s.ordered {
 		n = 1
@@ -78,6 +82,10 @@ func (p *Pipeline) drain(ctx context.Context, s *sinkNode) {
 			return
 		}
 		wg.Add(1)
+		if s.spooler != nil {
+			go p.sendStored(ctx, s, it, func() { <-slots; wg.Done() })
+			continue
+		}
 		go func() {
 			// Frames are read back and decoded on the writers' goroutines,
 			// in parallel; the order of taking them is the buffer's.

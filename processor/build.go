@@ -73,6 +73,10 @@ func Build(ctx context.Context, cfg *Config, f Factories, set Settings) (*Pipeli
 				return fail(fmt.Errorf("%s: buffer: %w", where, err))
 			}
 			sn.bufDropped = m.bufferDropped.WithLabelValues(id)
+			if sp, ok := s.(component.Spooler); ok && sn.buf.Durable() {
+				sn.spooler = sp
+				sp.Spool(sinkSpool{p: p, s: sn})
+			}
 		}
 	}
 	for id, sn := range p.sinks {

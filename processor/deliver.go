@@ -41,7 +41,7 @@ func (p *Pipeline) deliver(ctx context.Context, j *job, s *sinkNode, b *flowlog.
 // dispatch writes b to s, keeping s's order lanes, and calls done with
 // the outcome.
 func (p *Pipeline) dispatch(ctx context.Context, s *sinkNode, b *flowlog.Batch, worker int, done func(error)) {
-	if s.buf != nil {
+	if s.buf != nil && s.spooler == nil {
 		p.bufferPut(ctx, s, b, done, done, nil)
 		return
 	}
@@ -96,7 +96,9 @@ func (p *Pipeline) write(ctx context.Context, s *sinkNode, b *flowlog.Batch, wor
 	var refused *flowlog.Batch
 	switch r, rejected := component.AsRejected(err); {
 	case err == nil:
-		s.delivered.Add(float64(n))
+		if s.spooler == nil { // a spooling sink's records count once sent
+			s.delivered.Add(float64(n))
+		}
 	case rejected:
 		refused = pick(b, r.Indexes)
 		s.delivered.Add(float64(n - batchLen(refused)))

@@ -23,6 +23,9 @@
 //   - deliver.go: sink writes with retries and backoff; records a
 //     destination refused go alone to the dead letter (in its own lanes),
 //     or on_rejected block|drop applies; ordered lanes.
+//   - buffer.go: sink buffers (`buffer:`): puts, the drain, their gauges.
+//     spool.go: the buffer of a sink that stores its own requests
+//     (component.Spooler): puts, refused records, Send.
 //   - blocked.go: on_rejected values and vpcflow_sink_blocked.
 //   - health.go: Ready and Healthy (/readyz, /healthz).
 //   - tap.go: taps (vpcflow tap), copies of a sample of what leaves a

@@ -84,6 +84,9 @@ type sinkNode struct {
 	// delivers it.
 	buf        *sinkbuf.Buffer
 	bufDropped prometheus.Counter
+	// spooler is the sink when it stores its own requests in buf (a disk
+	// buffer): Writes go to it directly, and the drain calls its Send.
+	spooler component.Spooler
 
 	pending  atomic.Int64
 	lastDone atomic.Int64 // unix nanos

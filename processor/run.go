@@ -335,13 +335,24 @@ func (p *Pipeline) closeAll(ctx context.Context) error {
 		}
 	}
 	for _, id := range sortedKeys(p.sinks) {
-		if b := p.sinks[id].buf; b != nil {
-			if err := b.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: buffer: %w", p.sinks[id].where, err))
+		s := p.sinks[id]
+		// A spooling sink stores what it still holds into its buffer as it
+		// closes: the buffer closes after it; other buffers before.
+		closeBuf := func() {
+			if s.buf != nil {
+				if err := s.buf.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("%s: buffer: %w", s.where, err))
+				}
 			}
 		}
-		if err := p.sinks[id].sink.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s: close: %w", p.sinks[id].where, err))
+		if s.spooler == nil {
+			closeBuf()
+		}
+		if err := s.sink.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: close: %w", s.where, err))
+		}
+		if s.spooler != nil {
+			closeBuf()
 		}
 	}
 	return errors.Join(errs...)

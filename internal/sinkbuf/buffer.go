@@ -65,6 +65,9 @@ type Item struct {
 	cached *flowlog.Batch
 }
 
+// Records is the number of records of the frame.
+func (it *Item) Records() int { return it.records }
+
 const (
 	stateQueued uint8 = iota
 	stateOut
@@ -274,7 +277,25 @@ func (b *Buffer) encode(batch *flowlog.Batch, now int64) []frame {
 // returns an error, done is never called.
 func (b *Buffer) Put(ctx context.Context, batch *flowlog.Batch, done func(error)) error {
 	now := time.Now().UnixNano()
-	frames := b.encode(batch, now)
+	return b.store(ctx, b.encode(batch, now), now, done)
+}
+
+// PutPayload appends a sink's own payload (an encoded, compressed request,
+// say) of records records, as Put appends a batch: done is called as Put
+// says, and Take hands it out like any frame; LoadPayload reads it back.
+func (b *Buffer) PutPayload(ctx context.Context, payload []byte, records int, done func(error)) error {
+	now := time.Now().UnixNano()
+	var buf []byte
+	if p, ok := b.frames.Get().(*[]byte); ok {
+		buf = *p
+	}
+	buf = append(append(buf[:0], make([]byte, headerSize)...), payload...)
+	putHeader(buf, now, records, codecPayload)
+	return b.store(ctx, []frame{{buf: buf, records: records, size: int64(len(buf)), pooled: b.disk != nil}}, now, done)
+}
+
+// store appends encoded frames (see Put).
+func (b *Buffer) store(ctx context.Context, frames []frame, now int64, done func(error)) error {
 	var total int64
 	for _, f := range frames {
 		total += f.size
@@ -392,6 +413,9 @@ func (b *Buffer) Load(it *Item) (*flowlog.Batch, error) {
 		it.codec = it.data[20]
 	}
 	var batch *flowlog.Batch
+	if err == nil && it.codec == codecPayload {
+		err = errors.New("the frame holds a sink's own payload, which only that kind of sink reads")
+	}
 	if err == nil {
 		batch = b.pool.Get()
 		if batch == nil {
@@ -414,6 +438,41 @@ func (b *Buffer) Load(it *Item) (*flowlog.Batch, error) {
 		return nil, err
 	}
 	return batch, nil
+}
+
+// LoadPayload returns the payload of a taken frame PutPayload stored, and
+// a function to call once the payload is no longer used; ok is false for a
+// frame of records (Load it). A frame that cannot be read is logged and
+// consumed, as by Load, and its error returned.
+func (b *Buffer) LoadPayload(it *Item) (payload []byte, release func(), ok bool, err error) {
+	if b.disk == nil {
+		if it.data == nil || it.data[20] != codecPayload {
+			return nil, nil, false, nil
+		}
+		return it.data[headerSize:], func() {}, true, nil
+	}
+	var frameBuf []byte
+	if p, ok := b.frames.Get().(*[]byte); ok {
+		frameBuf = *p
+	}
+	frameBuf, body, err := b.disk.read(it, frameBuf)
+	release = func() {
+		if cap(frameBuf) <= maxPooledFrame {
+			frameBuf = frameBuf[:0]
+			b.frames.Put(&frameBuf)
+		}
+	}
+	if err != nil {
+		release()
+		b.log.Error("buffer frame unreadable; its records are lost", "records", it.records, "error", err)
+		b.Done(it, nil)
+		return nil, nil, false, err
+	}
+	if it.codec != codecPayload {
+		release()
+		return nil, nil, false, nil
+	}
+	return body, release, true, nil
 }
 
 // abandonLocked unlocks b.mu, gives back the frames of a Put that stores

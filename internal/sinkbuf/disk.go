@@ -23,7 +23,8 @@ import (
 //	crc     uint32  CRC-32C of everything after this field
 //	time    int64   unix nanoseconds when the batch entered the buffer
 //	records uint32
-//	codec   uint8   1: S2-compressed compact batch; 0: uncompressed
+//	codec   uint8   1: S2-compressed compact batch; 0: uncompressed;
+//	                2: a sink's payload (PutPayload), opaque here
 //	body
 //
 // (little endian). Appends go to the last segment; a flusher goroutine
@@ -37,8 +38,10 @@ const (
 	headerSize = 21
 	codecNone  = 0
 	codecS2    = 1
-	segExt     = ".seg"
-	headFile   = "head"
+	// codecPayload frames hold what a sink stored with PutPayload.
+	codecPayload = 2
+	segExt       = ".seg"
+	headFile     = "head"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,7 +65,7 @@ func checkFrame(buf []byte) error {
 	if got := crc32.Update(crc32.Checksum(buf[8:headerSize], castagnoli), castagnoli, buf[headerSize:]); got != want {
 		return fmt.Errorf("checksum mismatch (crc32c %08x, want %08x)", got, want)
 	}
-	if buf[20] != codecS2 && buf[20] != codecNone {
+	if buf[20] != codecS2 && buf[20] != codecNone && buf[20] != codecPayload {
 		return fmt.Errorf("unknown codec %d", buf[20])
 	}
 	return nil

@@ -2,6 +2,10 @@
 // (`buffer: {type: memory|disk, max_bytes, path, when_full}`), so that one
 // slow or unreachable destination does not hold the others back.
 //
+// A sink that spools (component.Spooler: the http sink) stores its own
+// finished requests with PutPayload instead, opaque here; Take, Done and
+// the bounds treat them like any frame, LoadPayload reads one back.
+//
 // Batches are stored in a compact binary form (the line, which token each
 // field is, the parsed values, shared origins and ENIs once per frame):
 // about 150 bytes a default-format record instead of the 456 of a Record

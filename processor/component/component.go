@@ -3,7 +3,8 @@
 // Stage and Sink with their factories; Settings, what the engine injects;
 // AckFunc and ErrEndOfInput, the acknowledgement contract; Permanent and
 // RejectedError, how a sink tells the engine that no retry can help;
-// Ordered, Blocker, Starter, Closer, Readier and Healther, the optional
+// Ordered, Blocker, Starter, Closer, Readier, Healther and Spooler (a sink
+// that keeps its own requests in its disk buffer), the optional
 // interfaces; RateLimitedLogger, Register and ConfigAs, helpers every
 // plug-in uses. Plug-ins import this package and processor/flowlog, never
 // the engine (package processor); internal/layering checks it.

@@ -26,6 +26,19 @@
 // abandons a request, Write returns a plain error and the batch is
 // redelivered.
 //
+// # With a disk buffer
+//
+// Given a disk buffer (component.Spooler, see spool.go), the sink spools:
+// a full body is compressed and stored, with its header values and record
+// boundaries, and the Writes holding its records return once it is
+// fsynced. Send then posts stored requests as they were made,
+// concurrency at once, with the retries below; a refused one is
+// decompressed and split like any other, and the refused records go to
+// the engine's dead letter as failures holding their encoded form (the
+// records themselves were not kept). Encoding and compression are paid
+// once, before the buffer, so buffering costs little more than the write,
+// and a backlog drains without encoding anything.
+//
 // # Refused requests
 //
 // 400 and 422 say the request holds records the intake cannot take: the

@@ -28,7 +28,11 @@ func (s *Sink) sender() {
 			if !ok {
 				return
 			}
-			comp = s.deliver(req, comp[:0])
+			if s.spool != nil {
+				comp = s.store(req, comp[:0])
+			} else {
+				comp = s.deliver(req, comp[:0])
+			}
 			if cap(comp) > 4*s.maxBytes { // do not keep a huge single record's buffer
 				comp = nil
 			}
@@ -101,20 +105,35 @@ func (s *Sink) deliver(req *request, comp []byte) []byte {
 // reported to their Writes. An error it returns fails every Write of req:
 // Close gave up (errClosed) or max_retry_duration passed (permanent).
 func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
-	raw := (*req.body)[p.start:p.end]
-	if !s.trailingNL && len(raw) > 0 && raw[len(raw)-1] == '\n' {
-		raw = raw[:len(raw)-1]
-	}
-	s.m.batchBytes.Observe(float64(len(raw)))
-	body := raw
-	if enc := s.comp.contentEncoding(); enc != "" {
-		comp = s.comp.compress(comp[:0], raw)
-		body = comp
+	var body []byte
+	enc := s.comp.contentEncoding()
+	if req.packed != nil && p.start == 0 && p.end == req.packedEnd {
+		// A stored request, whole: sent as it was made.
+		body, enc = req.packed, req.encoding
+	} else {
+		all, err := req.raw()
+		if err != nil {
+			return comp, err
+		}
+		raw := all[p.start:p.end]
+		if !s.trailingNL && len(raw) > 0 && raw[len(raw)-1] == '\n' {
+			raw = raw[:len(raw)-1]
+		}
+		if req.packed == nil {
+			s.m.batchBytes.Observe(float64(len(raw)))
+		}
+		body = raw
+		if enc != "" {
+			comp = s.comp.compress(comp[:0], raw)
+			body = comp
+		}
 	}
 	n := p.records()
-	if p.owners == nil { // no index: the request as one unit
+	splittable := p.owners != nil || req.refuse != nil
+	if !splittable { // no index: the request as one unit
 		n = req.n
 	}
+	ctx := req.context(s.hardCtx)
 	first := time.Now()
 	blocked := false
 	defer func() {
@@ -123,7 +142,7 @@ func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(req, body)
+		err := s.attempt(ctx, req, body, enc)
 		if err == nil {
 			s.m.requests.WithLabelValues("success").Inc()
 			s.m.delivered.Add(float64(n))
@@ -133,14 +152,17 @@ func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
 			}
 			return comp, nil
 		}
-		if s.hardCtx.Err() != nil {
+		if ctx.Err() != nil {
 			return comp, errClosed
 		}
-		if err.refusesContent() && p.owners != nil {
+		if err.refusesContent() && splittable {
 			s.m.requests.WithLabelValues("rejected").Inc()
 			if n == 1 {
 				s.m.failed.Inc()
 				s.limiter.Warn("http intake refused a record", "url", s.redact.display, "status", err.status, "error", err.msg)
+				if req.refuse != nil {
+					return comp, req.refuse(p, errors.New(err.msg))
+				}
 				p.reject(errors.New(err.msg))
 				return comp, nil
 			}
@@ -177,7 +199,7 @@ func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-s.hardCtx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			return comp, errClosed
 		}
@@ -216,8 +238,8 @@ func (s *Sink) backoffFor(attempt int) time.Duration {
 }
 
 // attempt sends body once.
-func (s *Sink) attempt(req *request, body []byte) *attemptError {
-	ctx, cancel := context.WithTimeout(s.hardCtx, s.reqTimeout)
+func (s *Sink) attempt(ctx context.Context, req *request, body []byte, enc string) *attemptError {
+	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(body))
 	if err != nil {
@@ -229,7 +251,7 @@ func (s *Sink) attempt(req *request, body []byte) *attemptError {
 	for k, v := range req.header {
 		hr.Header[k] = v
 	}
-	if enc := s.comp.contentEncoding(); enc != "" {
+	if enc != "" {
 		hr.Header.Set("Content-Encoding", enc)
 	}
 	if hr.Header.Get("Content-Type") == "" {
@@ -244,7 +266,7 @@ func (s *Sink) attempt(req *request, body []byte) *attemptError {
 	if err != nil {
 		s.m.latency.Observe(time.Since(start).Seconds())
 		msg := s.redact.transportError(err)
-		if ctx.Err() != nil && s.hardCtx.Err() == nil {
+		if ctx.Err() != nil && req.context(s.hardCtx).Err() == nil {
 			msg = fmt.Sprintf("no response within request_timeout %s: %s", s.reqTimeout, msg)
 		}
 		return &attemptError{msg: fmt.Sprintf("%s %s: %s", s.method, s.redact.display, msg)}

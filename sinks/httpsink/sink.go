@@ -78,6 +78,11 @@ type Sink struct {
 
 	bodies sync.Pool // *[]byte of about max_bytes
 
+	// spool, when set, stores finished requests (disk buffer); sendSlots
+	// bounds the stored requests Send posts at once to concurrency.
+	spool     component.Spool
+	sendSlots chan struct{}
+
 	// blocked counts the requests being retried because of the
 	// destination; blockReason is the last error of one of them.
 	blocked     atomic.Int32
@@ -104,6 +109,45 @@ type request struct {
 	n       int
 	tickets []*ticket
 	lines   lineIndex
+
+	// A stored request (Send) has no body or tickets: packed is its body
+	// as stored (compressed as encoding says), whole when a part ends at
+	// packedEnd; unpack gives the uncompressed body, needed only to split
+	// it; refuse takes a part the intake refused or the sink gave up on
+	// (an error stops the send); ctx ends the send.
+	ctx       context.Context
+	packed    []byte
+	packedEnd int
+	encoding  string
+	unpack    func() ([]byte, error)
+	unpacked  []byte
+	refuse    func(part, error) error
+}
+
+// context is the request's context: its own, or def.
+func (r *request) context(def context.Context) context.Context {
+	if r.ctx != nil {
+		return r.ctx
+	}
+	return def
+}
+
+// raw returns the uncompressed body.
+func (r *request) raw() ([]byte, error) {
+	if r.body != nil {
+		return *r.body, nil
+	}
+	if r.unpacked == nil && r.unpack != nil {
+		b, err := r.unpack()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errNoSplit, err)
+		}
+		r.unpacked = b
+	}
+	if r.unpacked == nil {
+		return nil, errNoSplit
+	}
+	return r.unpacked, nil
 }
 
 // ticket tracks one Write: done is closed when every request holding one
@@ -246,6 +290,7 @@ func New(cfg Config, set component.Settings) (*Sink, error) {
 		hardCtx:      hardCtx,
 		hardCancel:   hardCancel,
 		limiter:      component.NewRateLimitedLogger(set.Logger, 30*time.Second),
+		sendSlots:    make(chan struct{}, cfg.Concurrency),
 	}
 	if s.idle > 0 {
 		s.idleTimer = time.AfterFunc(time.Hour, s.idleFlush)
