@@ -69,6 +69,39 @@ sinks:
 
 // flowLines returns n distinct default-format lines, numbered from from,
 // with random addresses and counters (so they compress as real ones do).
+// newDownIntake is an intake that answers 503 while down is true, as it
+// is at first.
+func newDownIntake(t *testing.T) (*intake, *atomic.Bool) {
+	down := new(atomic.Bool)
+	down.Store(true)
+	return newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}), down
+}
+
+// runInBackground starts p.Run; the function it returns waits for the run
+// to end without error, failing the test after 30s, saying what was
+// awaited.
+func runInBackground(t *testing.T, p *processor.Pipeline) func(what string) {
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	return func(what string) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run not ended after 30s: %s", what)
+		}
+	}
+}
+
 func flowLines(from, n int) []string {
 	rng := rand.New(rand.NewPCG(uint64(from), 1))
 	out := make([]string, n)
@@ -105,15 +138,7 @@ func TestSpoolKeepsRequestsAcrossRestart(t *testing.T) {
 	}
 	buf.Close()
 
-	var down atomic.Bool
-	down.Store(true)
-	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	})
+	in, down := newDownIntake(t)
 	var batches []*flowlog.Batch
 	want := slices.Clone(old)
 	for i := range 20 {
@@ -169,15 +194,7 @@ func TestSpoolKeepsRequestsAcrossRestart(t *testing.T) {
 // A full buffer with when_full: drop_newest drops stored requests, counted,
 // while the intake is down; everything not dropped arrives once it is back.
 func TestSpoolFullDropsNewest(t *testing.T) {
-	var down atomic.Bool
-	down.Store(true)
-	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	})
+	in, down := newDownIntake(t)
 	var batches []*flowlog.Batch
 	const total = 80 * 1000
 	for i := range 80 {
@@ -185,8 +202,7 @@ func TestSpoolFullDropsNewest(t *testing.T) {
 	}
 	src := &sourcetest.Static{Batches: batches}
 	p, reg := spoolPipeline(t, src, in.srv.URL, t.TempDir(), ", when_full: drop_newest")
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
+	wait := runInBackground(t, p)
 	waitFor(t, "every batch acknowledged", func() bool {
 		acks, _, _ := src.Acks()
 		return len(acks) == len(batches)
@@ -196,14 +212,7 @@ func TestSpoolFullDropsNewest(t *testing.T) {
 		t.Fatal("a 1MiB buffer took 80,000 records of 4KiB requests without dropping")
 	}
 	down.Store(false)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the buffer was not delivered")
-	}
+	wait("the buffer delivered")
 	got := in.lines()
 	seen := map[string]bool{}
 	for _, l := range got {
@@ -261,8 +270,7 @@ func TestSpoolRefusedBlockRetriesUntilTaken(t *testing.T) {
 	lines := flowLines(0, 200)
 	src := &sourcetest.Static{Batches: []*flowlog.Batch{sourcetest.Lines("p", lines[:100]...), sourcetest.Lines("p", lines[100:]...)}}
 	p, reg := spoolPipeline(t, src, in.srv.URL, t.TempDir(), "")
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
+	wait := runInBackground(t, p)
 	waitFor(t, "the sink blocked by the refused record", func() bool {
 		return testkit.Metric(t, reg, "vpcflow_sink_blocked", "sink", "sumo") == 1
 	})
@@ -271,14 +279,7 @@ func TestSpoolRefusedBlockRetriesUntilTaken(t *testing.T) {
 		t.Fatal("the refused record was delivered while refused")
 	}
 	refusing.Store(false)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the refused record was not sent again")
-	}
+	wait("the refused record sent again")
 	got := in.lines()
 	if len(got) != len(lines) || !slices.Contains(got, lines[7]) {
 		t.Fatalf("%d lines delivered, want %d with the once refused one", len(got), len(lines))
