@@ -191,38 +191,65 @@ func TestSpoolKeepsRequestsAcrossRestart(t *testing.T) {
 	}
 }
 
-// A full buffer with when_full: drop_newest drops stored requests, counted,
-// while the intake is down; everything not dropped arrives once it is back.
-func TestSpoolFullDropsNewest(t *testing.T) {
-	in, down := newDownIntake(t)
-	var batches []*flowlog.Batch
-	const total = 80 * 1000
-	for i := range 80 {
-		batches = append(batches, sourcetest.Lines("p", flowLines(i*1000, 1000)...))
-	}
-	src := &sourcetest.Static{Batches: batches}
-	p, reg := spoolPipeline(t, src, in.srv.URL, t.TempDir(), ", when_full: drop_newest")
-	wait := runInBackground(t, p)
-	waitFor(t, "every batch acknowledged", func() bool {
-		acks, _, _ := src.Acks()
-		return len(acks) == len(batches)
-	})
-	dropped := testkit.Metric(t, reg, "vpcflow_sink_buffer_dropped_records_total", "sink", "sumo")
-	if dropped == 0 {
-		t.Fatal("a 1MiB buffer took 80,000 records of 4KiB requests without dropping")
-	}
-	down.Store(false)
-	wait("the buffer delivered")
-	got := in.lines()
-	seen := map[string]bool{}
-	for _, l := range got {
-		seen[l] = true
-	}
-	if len(seen) != len(got) {
-		t.Errorf("%d lines delivered, %d distinct", len(got), len(seen))
-	}
-	if float64(len(got))+dropped != total {
-		t.Errorf("%d delivered + %v dropped, want %d", len(got), dropped, total)
+// A full buffer, while the intake is down: when_full: drop_newest drops
+// stored requests, counted, and the source goes on; block holds the source
+// back (no batch past the buffer's room is acknowledged) and drops
+// nothing. Everything not dropped arrives once the intake is back, once.
+func TestSpoolFull(t *testing.T) {
+	for _, whenFull := range []string{"drop_newest", "block"} {
+		t.Run(whenFull, func(t *testing.T) {
+			in, down := newDownIntake(t)
+			var batches []*flowlog.Batch
+			const total = 80 * 1000
+			for i := range 80 {
+				batches = append(batches, sourcetest.Lines("p", flowLines(i*1000, 1000)...))
+			}
+			src := &sourcetest.Static{Batches: batches}
+			p, reg := spoolPipeline(t, src, in.srv.URL, t.TempDir(), ", when_full: "+whenFull)
+			wait := runInBackground(t, p)
+			acked := func() int { acks, _, _ := src.Acks(); return len(acks) }
+			if whenFull == "drop_newest" {
+				waitFor(t, "every batch acknowledged", func() bool { return acked() == len(batches) })
+				if testkit.Metric(t, reg, "vpcflow_sink_buffer_dropped_records_total", "sink", "sumo") == 0 {
+					t.Fatal("a 1MiB buffer took 80,000 records of 4KiB requests without dropping")
+				}
+			} else {
+				// The buffer fills, then acknowledgements stop.
+				last, since := -1, time.Now()
+				waitFor(t, "acknowledgements stopped", func() bool {
+					if n := acked(); n != last {
+						last, since = n, time.Now()
+					}
+					return time.Since(since) > 500*time.Millisecond
+				})
+				if last == len(batches) {
+					t.Fatal("every batch acknowledged though the buffer cannot hold them")
+				}
+				if b := testkit.Metric(t, reg, "vpcflow_sink_buffer_bytes", "sink", "sumo"); b < 900<<10 {
+					t.Fatalf("acknowledgements stopped with the buffer at %v bytes, not full", b)
+				}
+				if b := testkit.Metric(t, reg, "vpcflow_sink_buffer_bytes", "sink", "sumo"); b > 1<<20 {
+					t.Fatalf("the buffer holds %v bytes, more than max_bytes", b)
+				}
+			}
+			dropped := testkit.Metric(t, reg, "vpcflow_sink_buffer_dropped_records_total", "sink", "sumo")
+			if whenFull == "block" && dropped != 0 {
+				t.Fatalf("when_full: block dropped %v records", dropped)
+			}
+			down.Store(false)
+			wait("the buffer delivered")
+			got := in.lines()
+			seen := map[string]bool{}
+			for _, l := range got {
+				seen[l] = true
+			}
+			if len(seen) != len(got) {
+				t.Errorf("%d lines delivered, %d distinct", len(got), len(seen))
+			}
+			if float64(len(got))+dropped != total {
+				t.Errorf("%d delivered + %v dropped, want %d", len(got), dropped, total)
+			}
+		})
 	}
 }
 
