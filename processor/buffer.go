@@ -31,15 +31,20 @@ func (p *Pipeline) bufferPut(ctx context.Context, s *sinkNode, b *flowlog.Batch,
 			park()
 		}
 	case errors.Is(err, sinkbuf.ErrFull):
-		n := batchLen(b)
-		s.bufDropped.Add(float64(n))
-		s.limiter.Warn("sink buffer full; newest records dropped (when_full: drop_newest)", "records", n,
-			"buffer_bytes", s.buf.Stats().Bytes)
+		s.bufferFull(batchLen(b))
 		failed(nil)
 	default:
 		s.limiter.Error("cannot write to the sink buffer; the batch is not acknowledged and will be read again", "error", err)
 		failed(err)
 	}
+}
+
+// bufferFull counts and logs n records a full buffer dropped (when_full:
+// drop_newest).
+func (s *sinkNode) bufferFull(n int) {
+	s.bufDropped.Add(float64(n))
+	s.limiter.Warn("sink buffer full; newest records dropped (when_full: drop_newest)", "records", n,
+		"buffer_bytes", s.buf.Stats().Bytes)
 }
 
 // runBuffers starts a drain for each buffered sink; they stop when ctx

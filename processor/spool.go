@@ -35,9 +35,7 @@ func (sp sinkSpool) Put(ctx context.Context, payload []byte, records int, done f
 	s := sp.s
 	err := s.buf.PutPayload(ctx, payload, records, done)
 	if errors.Is(err, sinkbuf.ErrFull) {
-		s.bufDropped.Add(float64(records))
-		s.limiter.Warn("sink buffer full; newest records dropped (when_full: drop_newest)", "records", records,
-			"buffer_bytes", s.buf.Stats().Bytes)
+		s.bufferFull(records)
 		done(nil)
 		return nil
 	}
@@ -50,8 +48,12 @@ type refusedKey struct{}
 
 func (sp sinkSpool) Refused(ctx context.Context, lines [][]byte, cause error) error {
 	s, k := sp.s, len(lines)
-	if n, ok := ctx.Value(refusedKey{}).(*atomic.Int64); ok {
-		n.Add(int64(k))
+	// Records dead-lettered or dropped are not delivered; those kept to be
+	// sent again are, once taken.
+	dealt := func() {
+		if n, ok := ctx.Value(refusedKey{}).(*atomic.Int64); ok {
+			n.Add(int64(k))
+		}
 	}
 	if dl := s.deadLetter; dl != nil {
 		b := &flowlog.Batch{Source: s.id, Failed: make([]flowlog.Failure, k)}
@@ -65,9 +67,11 @@ func (sp sinkSpool) Refused(ctx context.Context, lines [][]byte, cause error) er
 			return fmt.Errorf("dead letter %s: %w", dl.id, err)
 		}
 		s.dead.Add(float64(k))
+		dealt()
 		return nil
 	}
 	if s.onRejected == OnRejectedDrop {
+		dealt()
 		s.failed.Add(float64(k))
 		s.limiter.Error("records refused by the destination and dropped (on_rejected: drop)", "records", k, "error", cause)
 		return nil

@@ -314,6 +314,9 @@ func TestSpoolRefusedBlockRetriesUntilTaken(t *testing.T) {
 	if b := testkit.Metric(t, reg, "vpcflow_sink_blocked", "sink", "sumo"); b != 0 {
 		t.Errorf("still blocked: %v", b)
 	}
+	if d := testkit.Metric(t, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); d != float64(len(lines)) {
+		t.Errorf("delivered_total %v, want %d (the once refused record included)", d, len(lines))
+	}
 }
 
 // A stored request the sink gives up on (max_retry_duration) goes to the
@@ -346,5 +349,8 @@ func TestSpoolGiveUpDeadLetters(t *testing.T) {
 	}
 	if d := testkit.Metric(t, reg, "vpcflow_sink_records_dead_lettered_total", "sink", "sumo"); d != float64(len(lines)) {
 		t.Errorf("dead_lettered_total %v, want %d", d, len(lines))
+	}
+	if d := testkit.Metric(t, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); d != 0 {
+		t.Errorf("delivered_total %v, want 0", d)
 	}
 }
