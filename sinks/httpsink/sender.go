@@ -102,8 +102,9 @@ func (s *Sink) deliver(req *request, comp []byte) []byte {
 // sendPart sends the records of p until the intake accepts them or refuses
 // them for their content; a refused part of several records is split in
 // halves and each half sent again, so that only the offending records are
-// reported to their Writes. An error it returns fails every Write of req:
-// Close gave up (errClosed) or max_retry_duration passed (permanent).
+// reported to their Writes (or, for a stored request, to req.refuse). An
+// error it returns fails every Write of req: Close gave up (errClosed) or
+// max_retry_duration passed (permanent).
 func (s *Sink) sendPart(req *request, p part, comp []byte) ([]byte, error) {
 	var body []byte
 	enc := s.comp.contentEncoding()
