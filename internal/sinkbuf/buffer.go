@@ -580,15 +580,22 @@ func (b *Buffer) Close() error {
 	}
 	b.broadcastLocked()
 	b.mu.Unlock()
+	var records, bytes int64
 	for _, it := range nack {
 		if it.cached != nil {
 			b.cachedRecords.Add(-int64(it.records))
 			it.cached = nil
 		}
+		records += int64(it.records)
+		bytes += it.size
+	}
+	if len(nack) > 0 {
 		b.mu.Lock()
-		b.records -= int64(it.records)
-		b.bytes -= it.size
+		b.records -= records
+		b.bytes -= bytes
 		b.mu.Unlock()
+	}
+	for _, it := range nack {
 		it.ack.done(ErrClosed)
 	}
 	if b.disk != nil {
