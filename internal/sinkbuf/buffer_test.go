@@ -417,3 +417,85 @@ func TestCodecRoundTripAllValueFields(t *testing.T) {
 		}
 	}
 }
+
+// A write failing partway through a batch of several frames: Put returns
+// the error and never acknowledges; the frames stored before it stay, with
+// their ready copies, which stay theirs (a later Put does not reuse them);
+// the buffer takes batches again once writes succeed.
+func TestDiskWriteFailsPartwayThroughBatch(t *testing.T) {
+	dir := t.TempDir()
+	// 4MiB: 256KiB segments, so each 2048-record frame starts a segment.
+	b, err := Open(Config{Type: TypeDisk, Path: dir, MaxBytes: 4 << 20}, "s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.disk.segSize != 256<<10 {
+		t.Fatalf("segments of %d bytes; the test needs 256KiB", b.disk.segSize)
+	}
+	// The second frame's segment cannot be created: its name is taken.
+	blocker := filepath.Join(dir, "s", fmt.Sprintf("%016x%s", 2, segExt))
+	if err := os.Mkdir(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	batch := testBatch(3*maxFrameRecords, 0)
+	want := make([]string, maxFrameRecords)
+	for i := range want {
+		want[i] = string(batch.Records[i].Raw)
+	}
+	acked := make(chan error, 1)
+	err = b.Put(context.Background(), batch, func(err error) { acked <- err })
+	if err == nil || !strings.Contains(err.Error(), "new segment") {
+		t.Fatalf("Put = %v, want the segment error", err)
+	}
+	// The caller may reuse its batch at once.
+	for i := range batch.Records {
+		clear(batch.Records[i].Raw)
+	}
+	if s := b.Stats(); s.Records != maxFrameRecords {
+		t.Fatalf("%d records stored, want the first frame's %d", s.Records, maxFrameRecords)
+	}
+	it, err := b.Take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := b.Load(it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		if len(first.Records) != len(want) {
+			t.Fatalf("%s: %d records, want %d", what, len(first.Records), len(want))
+		}
+		for i, r := range first.Records {
+			if string(r.Raw) != want[i] {
+				t.Fatalf("%s: record %d is %q, want %q", what, i, r.Raw, want[i])
+			}
+		}
+	}
+	check("the stored frame")
+
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := b.Put(context.Background(), testBatch(maxFrameRecords, 50000+i*maxFrameRecords), func(err error) { acked <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-acked; err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-acked:
+		t.Fatalf("the failed Put was acknowledged: %v", err)
+	default:
+	}
+	check("the stored frame, after more puts")
+	b.Done(it, nil)
+	b.Release(first)
+	if got := drainN(t, b, 4*maxFrameRecords); got[0] != 50000 {
+		t.Fatalf("next record %d, want 50000", got[0])
+	}
+}
