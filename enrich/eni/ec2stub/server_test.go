@@ -322,3 +322,16 @@ func TestWildcardFilter(t *testing.T) {
 		t.Errorf("literal eni-0*: %v", ids)
 	}
 }
+
+func TestSyntheticIndex(t *testing.T) {
+	for _, i := range []int{0, 1, 15, 16, 17, 255, 299_999, 1 << 40} {
+		if got, ok := ec2stub.SyntheticIndex(ec2stub.SyntheticID(i)); !ok || got != i {
+			t.Errorf("SyntheticIndex(SyntheticID(%d)) = %d, %v", i, got, ok)
+		}
+	}
+	for _, id := range []string{"eni-1", "eni-0123456789abcdef0x", "vpc-00000000000000000", "eni-z0000000000000000", "eni-00000000000000000x"} {
+		if _, ok := ec2stub.SyntheticIndex(id); ok {
+			t.Errorf("SyntheticIndex(%q) ok", id)
+		}
+	}
+}
