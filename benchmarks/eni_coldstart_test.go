@@ -189,8 +189,8 @@ func BenchmarkENIColdStart(b *testing.B) {
 // BenchmarkENIColdStartSlowEC2 is BenchmarkENIColdStart with EC2 taking
 // 250ms to answer each call (real pages of 1000 interfaces take it a
 // second or more). Listed one page after the other, the 300 pages alone
-// would take 75 s; by id prefix, 16 at once, the rate limit (20/s after a
-// burst of 100) is the bound.
+// would take 75 s; by id prefix, 8 at a time, close to the rate limit (20/s
+// after a burst of 100).
 //
 //	go test ./benchmarks -run '^$' -bench ENIColdStartSlowEC2 -benchtime 1x -count 2
 func BenchmarkENIColdStartSlowEC2(b *testing.B) {

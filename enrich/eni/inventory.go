@@ -155,8 +155,8 @@ type listed struct {
 	eni *flowlog.ENI
 }
 
-// invShards are the id prefixes a large inventory is listed by, all at
-// once: an interface id is "eni-" and hex digits, the first as evenly
+// invShards are the id prefixes a large inventory is listed by, several
+// at once: an interface id is "eni-" and hex digits, the first as evenly
 // spread as the rest. EC2 filters take * as a wildcard.
 var invShards = func() []string {
 	out := make([]string, 16)
@@ -166,12 +166,18 @@ var invShards = func() []string {
 	return out
 }()
 
+// invShardListings is how many shards are listed at once: enough to make
+// the token bucket, not EC2's answer time, the bound; few enough that
+// decoding the pages (about 1.5 MB of XML each) in a burst does not starve
+// a small pod's CPU past call_timeout.
+const invShardListings = 8
+
 // listInventory lists every interface inv's client sees into the cache,
 // page by page (each page usable as soon as it is in), under the client's
 // rate limit, each page retried as any call. A first page that is not the
 // last (more than 1000 interfaces) makes it list the whole inventory again
-// by invShards, 16 listings at once: with EC2 answering a page in a second
-// or more, one listing after the other would take minutes for a few
+// by invShards, invShardListings at once: with EC2 answering a page in a
+// second or more, one page after the other would take minutes for a few
 // hundred thousand interfaces. Should the shards find fewer interfaces
 // than the first page held (an EC2 that would not honour the wildcard),
 // the listing goes on from the first page, one page after the other.
@@ -187,6 +193,7 @@ func (s *Stage) listInventory(ctx context.Context, inv *inventory) error {
 		l.seen.Store(0)
 		var sharded atomic.Int64
 		var g errgroup.Group
+		g.SetLimit(invShardListings)
 		for _, prefix := range invShards {
 			g.Go(func() error {
 				k, _, err := l.list(ctx, &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000),
