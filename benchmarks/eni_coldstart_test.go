@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -44,6 +43,12 @@ type coldStart struct {
 // checks every output line: enriched means vpc-id and subnet-id are
 // there; wrong means they are not the interface's.
 func runColdStart(tb testing.TB, enis, records int) coldStart {
+	return runColdStartLatency(tb, enis, records, 0)
+}
+
+// runColdStartLatency is runColdStart with EC2 answering each call after
+// latency.
+func runColdStartLatency(tb testing.TB, enis, records int, latency time.Duration) coldStart {
 	tb.Helper()
 	dir := tb.TempDir()
 	in := filepath.Join(dir, "in.log")
@@ -72,6 +77,7 @@ func runColdStart(tb testing.TB, enis, records int) coldStart {
 
 	stub := ec2stub.NewServer(ec2stub.Synthetic(coldAccount, "us-east-1", enis))
 	stub.SetRateLimit(20, 100)
+	stub.SetLatency(latency)
 	srv := httptest.NewServer(stub)
 	defer srv.Close()
 	yaml := fmt.Sprintf(`
@@ -123,9 +129,9 @@ sinks: {out: {type: file, inputs: [eni], path: %q, encoding: json}}
 		if rec.VPC == "" && rec.Subnet == "" {
 			continue
 		}
-		i, err := strconv.ParseUint(rec.ID[len("eni-"):], 16, 64)
-		subnet := int(i) / 250
-		if err == nil && rec.Subnet == fmt.Sprintf("subnet-%017x", subnet) && rec.VPC == fmt.Sprintf("vpc-%017x", subnet/16) {
+		i, ok := ec2stub.SyntheticIndex(rec.ID)
+		subnet := i / 250
+		if ok && rec.Subnet == fmt.Sprintf("subnet-%017x", subnet) && rec.VPC == fmt.Sprintf("vpc-%017x", subnet/16) {
 			res.enriched++
 		} else {
 			res.wrong++
@@ -177,5 +183,23 @@ func BenchmarkENIColdStart(b *testing.B) {
 		b.ReportMetric(float64(r.wrong), "wrong")
 		b.ReportMetric(float64(r.calls), "ec2-calls")
 		b.ReportMetric(float64(r.throttled), "throttled")
+	}
+}
+
+// BenchmarkENIColdStartSlowEC2 is BenchmarkENIColdStart with EC2 taking
+// 250ms to answer each call (real pages of 1000 interfaces take it a
+// second or more). Listed one page after the other, the 300 pages alone
+// would take 75 s; by id prefix, 8 at a time, close to the rate limit (20/s
+// after a burst of 100).
+//
+//	go test ./benchmarks -run '^$' -bench ENIColdStartSlowEC2 -benchtime 1x -count 2
+func BenchmarkENIColdStartSlowEC2(b *testing.B) {
+	const enis, records = 300_000, 1_500_000
+	for b.Loop() {
+		r := runColdStartLatency(b, enis, records, 250*time.Millisecond)
+		r.check(b, records, 90*time.Second, 400)
+		b.ReportMetric(r.elapsed.Seconds(), "s/run")
+		b.ReportMetric(100*float64(r.enriched)/float64(records), "%enriched")
+		b.ReportMetric(float64(r.calls), "ec2-calls")
 	}
 }

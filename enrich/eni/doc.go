@@ -31,7 +31,14 @@
 // without an id filter, 1000 a page, every page followed, under that
 // client's token bucket (`rate_limit` 20/s, `rate_burst` 100: EC2's own
 // figures for non-mutating calls). Each page is in the cache as soon as it
-// is read. The inventory is listed again every `refresh_interval` (10m) by
+// is read. When the first page is not the last, the inventory is listed
+// again by the first hex digit of the interface id (network-interface-id
+// eni-0* … eni-f*), 8 listings at a time: EC2 takes a second or more a
+// page, so one page after the other would take minutes for a few hundred
+// thousand interfaces, while 8 at a time come close to the token bucket's
+// 20/s. Should
+// the 16 find fewer interfaces than the first page held (wildcards not
+// honoured), the listing goes on page after page from the first. The inventory is listed again every `refresh_interval` (10m) by
 // a goroutine that lives as long as the stage; listed interfaces are
 // trusted for max(ttl, refresh_interval + inventory_wait), so that they do
 // not expire between two listings. An interface missing from the

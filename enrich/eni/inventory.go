@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -153,67 +155,138 @@ type listed struct {
 	eni *flowlog.ENI
 }
 
+// invShards are the id prefixes a large inventory is listed by, several
+// at once: an interface id is "eni-" and hex digits, the first as evenly
+// spread as the rest. EC2 filters take * as a wildcard.
+var invShards = func() []string {
+	out := make([]string, 16)
+	for i := range out {
+		out[i] = "eni-" + "0123456789abcdef"[i:i+1] + "*"
+	}
+	return out
+}()
+
+// invShardListings is how many shards are listed at once: enough to make
+// the token bucket, not EC2's answer time, the bound; few enough that
+// decoding the pages (about 1.5 MB of XML each) in a burst does not starve
+// a small pod's CPU past call_timeout.
+const invShardListings = 8
+
 // listInventory lists every interface inv's client sees into the cache,
 // page by page (each page usable as soon as it is in), under the client's
-// rate limit, each page retried as any call.
+// rate limit, each page retried as any call. A first page that is not the
+// last (more than 1000 interfaces) makes it list the whole inventory again
+// by invShards, invShardListings at once: with EC2 answering a page in a
+// second or more, one page after the other would take minutes for a few
+// hundred thousand interfaces. Should the shards find fewer interfaces
+// than the first page held (an EC2 that would not honour the wildcard),
+// the listing goes on from the first page, one page after the other.
 func (s *Stage) listInventory(ctx context.Context, inv *inventory) error {
 	s.invs.inProgress.Add(1)
 	defer s.invs.inProgress.Add(-1)
 	start := time.Now()
-	region := inv.cl.region
-	rid := inv.ck.region
-	in := &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000)}
-	expires := start.Add(s.invLife).UnixNano()
-	var page []listed
-	n, pages := 0, 0
-	err := func() error {
-		for {
-			out, err := s.callWithRetry(ctx, inv.cl, in)
-			if err != nil {
+	l := &lister{s: s, inv: inv, expires: start.Add(s.invLife).UnixNano()}
+	first := &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000)}
+	n, next, err := l.list(ctx, first, true)
+	if err == nil && next != nil {
+		// The shards list the first page again: count from zero.
+		l.seen.Store(0)
+		var sharded atomic.Int64
+		var g errgroup.Group
+		g.SetLimit(invShardListings)
+		for _, prefix := range invShards {
+			g.Go(func() error {
+				k, _, err := l.list(ctx, &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000),
+					Filters: []types.Filter{{Name: aws.String("network-interface-id"), Values: []string{prefix}}}}, false)
+				sharded.Add(int64(k))
 				return err
-			}
-			pages++
-			s.m.invPages.Inc()
-			page = page[:0]
-			for _, ni := range out.NetworkInterfaces {
-				lo, hi, ok := parseID([]byte(aws.ToString(ni.NetworkInterfaceId)))
-				if !ok {
-					continue
-				}
-				owner := inv.owner
-				if owner == 0 {
-					owner = parseAccount([]byte(aws.ToString(ni.OwnerId)))
-				}
-				page = append(page, listed{mkKey(owner, lo, hi, rid), s.convert(ni, region, owner)})
-			}
-			n += len(page)
-			if int64(n) > inv.count.Load() {
-				inv.count.Store(int64(n))
-			}
-			s.grow()
-			s.store.putMany(page, expires, time.Now())
-			if out.NextToken == nil || *out.NextToken == "" {
-				return nil
-			}
-			in.NextToken = out.NextToken
+			})
 		}
-	}()
+		err = g.Wait()
+		if m := int(sharded.Load()); err == nil && m >= n {
+			n = m
+		} else if err == nil {
+			s.set.Logger.Warn("eni: listing by interface id prefix found fewer interfaces than one page; listing page after page",
+				"account", inv.cl.account, "region", inv.cl.region, "by_prefix", m, "first_page", n)
+			first.NextToken = next
+			var k int
+			k, _, err = l.list(ctx, first, false)
+			n += k
+		}
+	}
 	d := time.Since(start)
 	s.m.invDuration.Observe(d.Seconds())
+	pages := l.pages.Load()
 	if err != nil {
 		s.m.invListings.WithLabelValues(outcomeError).Inc()
 		if ctx.Err() == nil {
 			s.set.Logger.Warn("eni: inventory listing failed; interfaces not listed are looked up one by one",
-				"account", inv.cl.account, "region", region, "interfaces", n, "pages", pages, "error", err)
+				"account", inv.cl.account, "region", inv.cl.region, "interfaces", l.seen.Load(), "pages", pages, "error", err)
 		}
 		return err
 	}
 	inv.count.Store(int64(n))
 	inv.complete.Store(true)
 	s.m.invListings.WithLabelValues(outcomeOK).Inc()
-	s.set.Logger.Info("eni: inventory listed", "account", inv.cl.account, "region", region,
+	s.set.Logger.Info("eni: inventory listed", "account", inv.cl.account, "region", inv.cl.region,
 		"interfaces", n, "pages", pages, "duration", d.Round(time.Millisecond))
 	return nil
+}
+
+// lister stores the pages of one inventory listing into the cache; its
+// list may run on several goroutines at once.
+type lister struct {
+	s       *Stage
+	inv     *inventory
+	expires int64
+	// seen counts the interfaces stored (from zero again when the shards
+	// start), pages the pages read.
+	seen, pages atomic.Int64
+}
+
+// list reads the pages of in (only the first when one is set), storing
+// each, and returns the interfaces read and the token of the page after
+// the last one read (nil once there is none).
+func (l *lister) list(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, one bool) (int, *string, error) {
+	s, inv := l.s, l.inv
+	region, rid := inv.cl.region, inv.ck.region
+	var page []listed
+	n := 0
+	for {
+		out, err := s.callWithRetry(ctx, inv.cl, in)
+		if err != nil {
+			return n, nil, err
+		}
+		l.pages.Add(1)
+		s.m.invPages.Inc()
+		page = page[:0]
+		for _, ni := range out.NetworkInterfaces {
+			lo, hi, ok := parseID([]byte(aws.ToString(ni.NetworkInterfaceId)))
+			if !ok {
+				continue
+			}
+			owner := inv.owner
+			if owner == 0 {
+				owner = parseAccount([]byte(aws.ToString(ni.OwnerId)))
+			}
+			page = append(page, listed{mkKey(owner, lo, hi, rid), s.convert(ni, region, owner)})
+		}
+		n += len(page)
+		// While listing, count is the most read so far (it sizes the
+		// cache).
+		if seen := l.seen.Add(int64(len(page))); seen > inv.count.Load() {
+			inv.count.Store(seen)
+		}
+		s.grow()
+		s.store.putMany(page, l.expires, time.Now())
+		if out.NextToken == nil || *out.NextToken == "" {
+			return n, nil, nil
+		}
+		if one {
+			return n, out.NextToken, nil
+		}
+		in.NextToken = out.NextToken
+	}
 }
 
 // grow raises the cache's capacity to cache_size plus what the

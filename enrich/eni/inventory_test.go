@@ -2,8 +2,10 @@ package eni
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +38,26 @@ func synthRecs(t testing.TB, account string, enis, n int, seed uint64) []flowlog
 	return recs
 }
 
+// listingCalls is the calls one listing of enis makes with pages of size:
+// one page, and when there are more, every page of each prefix of
+// invShards.
+func listingCalls(enis []*flowlog.ENI, size int) int {
+	if len(enis) <= size {
+		return 1
+	}
+	n := 1
+	for _, p := range invShards {
+		k := 0
+		for _, e := range enis {
+			if strings.HasPrefix(e.InterfaceID, strings.TrimSuffix(p, "*")) {
+				k++
+			}
+		}
+		n += max(1, (k+size-1)/size)
+	}
+	return n
+}
+
 // checkEnriched fails unless every record carries its own interface.
 func checkEnriched(t testing.TB, recs []flowlog.Record) {
 	t.Helper()
@@ -52,12 +74,13 @@ func TestInventoryListsEveryPageOnce(t *testing.T) {
 	out := e.process(t, synthRecs(t, acctA, n, 500, 1)...)
 	checkEnriched(t, out)
 	checkEnriched(t, e.process(t, synthRecs(t, acctA, n, 500, 2)...))
-	// 1000 a page: 3 pages, no look-up by id.
-	if c, l := e.stub.Calls(), e.stub.Listings(); c != 3 || l != 3 {
-		t.Fatalf("calls %d, listing pages %d; want 3 and 3", c, l)
+	// 1000 a page: the first, then by prefix; no look-up by id.
+	want := listingCalls(ec2stub.Synthetic(acctA, "us-east-1", n), 1000)
+	if c, l := e.stub.Calls(), e.stub.Listings(); c != want || l != want {
+		t.Fatalf("calls %d, listing pages %d; want %d and %d", c, l, want, want)
 	}
-	if p := testutil.ToFloat64(e.stage.m.invPages); p != 3 {
-		t.Errorf("pages = %v", p)
+	if p := testutil.ToFloat64(e.stage.m.invPages); p != float64(want) {
+		t.Errorf("pages = %v, want %d", p, want)
 	}
 	if got := testutil.ToFloat64(e.stage.m.invListings.WithLabelValues(outcomeOK)); got != 1 {
 		t.Errorf("listings ok = %v", got)
@@ -78,8 +101,8 @@ func TestInventoryListsEveryPageOnce(t *testing.T) {
 // still parked.
 func TestInventoryParksOnlyItsAccount(t *testing.T) {
 	enis := append(ec2stub.Synthetic(acctA, "", 600), ec2stub.Synthetic(acctB, "", 5)...)
-	for _, x := range enis[600:] { // other ids than A's
-		x.InterfaceID = "eni-b" + x.InterfaceID[5:]
+	for i, x := range enis[600:] { // other ids than A's
+		x.InterfaceID = fmt.Sprintf("eni-f8%015x", i)
 	}
 	e := newEnv(t, enis, withInventory(func(c *Config) {
 		c.RoleARN = "arn:aws:iam::{account-id}:role/vpcflow-reader"
@@ -114,8 +137,8 @@ func TestInventoryParksOnlyItsAccount(t *testing.T) {
 		t.Errorf("listings in progress = %d, want 1", l)
 	}
 	checkEnriched(t, <-parkedA)
-	if c := e.stub.Calls(); c != 60+1 {
-		t.Errorf("calls = %d, want 61 pages", c)
+	if c, want := e.stub.Calls(), listingCalls(enis[:600], 10)+1; c != want {
+		t.Errorf("calls = %d, want %d pages", c, want)
 	}
 }
 
@@ -228,11 +251,12 @@ func TestInventoryWarmUp(t *testing.T) {
 	if err := e.stage.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if c := e.stub.Calls(); c != 2 {
-		t.Fatalf("warm-up made %d calls, want 2 pages", c)
+	want := listingCalls(enis, 1000)
+	if c := e.stub.Calls(); c != want {
+		t.Fatalf("warm-up made %d calls, want %d pages", c, want)
 	}
 	checkEnriched(t, e.process(t, synthRecs(t, acctA, 1200, 300, 5)...))
-	if c := e.stub.Calls(); c != 2 || testutil.ToFloat64(e.stage.m.misses) != 0 {
+	if c := e.stub.Calls(); c != want || testutil.ToFloat64(e.stage.m.misses) != 0 {
 		t.Fatalf("calls %d, misses %v after the warm-up", c, testutil.ToFloat64(e.stage.m.misses))
 	}
 }
@@ -269,8 +293,8 @@ func TestInventoryColdStartThrottled(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if c, th := e.stub.Calls(), e.stub.Throttled(); c != 30 || th != 0 {
-		t.Errorf("calls %d, throttled %d", c, th)
+	if c, th, want := e.stub.Calls(), e.stub.Throttled(), listingCalls(ec2stub.Synthetic(acctA, "us-east-1", n), 1000); c != want || th != 0 {
+		t.Errorf("calls %d, throttled %d; want %d calls", c, th, want)
 	}
 }
 
@@ -297,4 +321,46 @@ func TestMemoryPerInterface(t *testing.T) {
 		t.Errorf("an interface takes %.0f bytes, more than bytesPerInterface (%d)", per, bytesPerInterface)
 	}
 	runtime.KeepAlive(enis)
+}
+
+// A large inventory is listed by id prefix, invShardListings at once (EC2
+// takes a second or more a page: one page after the other would take
+// minutes for a few hundred thousand interfaces), and every interface is
+// known once, exactly.
+func TestInventoryListsPrefixesAtOnce(t *testing.T) {
+	const n = 5000
+	enis := ec2stub.Synthetic(acctA, "us-east-1", n)
+	e := newEnv(t, enis, withInventory())
+	e.stub.SetLatency(50 * time.Millisecond)
+	checkEnriched(t, e.process(t, synthRecs(t, acctA, n, 1000, 1)...))
+	if c, want := e.stub.Calls(), listingCalls(enis, 1000); c != want {
+		t.Errorf("calls %d, want %d", c, want)
+	}
+	if m := e.stub.MaxConcurrent(); m < invShardListings/2 || m > invShardListings {
+		t.Errorf("at most %d calls at once; want the prefixes listed together, at most %d at once", m, invShardListings)
+	}
+	if k := e.stage.invs.known(); k != n {
+		t.Errorf("interfaces known = %d, want %d", k, n)
+	}
+}
+
+// An EC2 that would not honour the wildcard (every prefix lists nothing)
+// is noticed: the listing goes on page after page from the first page, and
+// every interface is known.
+func TestInventoryWithoutWildcardsListsPageByPage(t *testing.T) {
+	const n = 2500
+	enis := ec2stub.Synthetic(acctA, "us-east-1", n)
+	e := newEnv(t, enis, withInventory())
+	e.stub.SetWildcards(false)
+	checkEnriched(t, e.process(t, synthRecs(t, acctA, n, 500, 1)...))
+	// The first page, 16 empty prefixes, the two pages after the first.
+	if c := e.stub.Calls(); c != 1+16+2 {
+		t.Errorf("calls %d, want 19", c)
+	}
+	if k := e.stage.invs.known(); k != n {
+		t.Errorf("interfaces known = %d, want %d", k, n)
+	}
+	if got := testutil.ToFloat64(e.stage.m.invListings.WithLabelValues(outcomeOK)); got != 1 {
+		t.Errorf("listings ok = %v", got)
+	}
 }

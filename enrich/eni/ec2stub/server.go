@@ -5,10 +5,12 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -48,6 +50,12 @@ type Server struct {
 	buckets   map[string]*rate.Limiter
 	throttled int
 	listings  int
+	// literal: filter values are compared as they are, * and ? included
+	// (an EC2 that would not honour wildcards).
+	literal bool
+	latency time.Duration
+	// inFlight and maxInFlight count the calls being answered at once.
+	inFlight, maxInFlight int
 }
 
 // NewServer returns a stand-in that knows enis (which it does not modify).
@@ -118,6 +126,30 @@ func (s *Server) SetRateLimit(refill float64, burst int) {
 	s.buckets = map[string]*rate.Limiter{}
 }
 
+// SetWildcards(false) makes filter values match only themselves, * and ?
+// included, as if EC2 did not honour wildcards (it does: * matches any run
+// of characters, ? one). On by default.
+func (s *Server) SetWildcards(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.literal = !on
+}
+
+// SetLatency makes each answer wait d, as EC2's do (a page of 1000
+// interfaces takes it a second or more).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// MaxConcurrent returns the most calls that were being answered at once.
+func (s *Server) MaxConcurrent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
 // Throttled returns the number of calls answered RequestLimitExceeded by
 // the rate limit (SetRateLimit), not by SetMode or FailNext.
 func (s *Server) Throttled() int {
@@ -173,7 +205,7 @@ func (s *Server) CallsFor(id string) int {
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls, s.throttled, s.listings = 0, 0, 0
+	s.calls, s.throttled, s.listings, s.maxInFlight = 0, 0, 0, 0
 	clear(s.perID)
 }
 
@@ -189,10 +221,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidAction", fmt.Sprintf("The action %s is not valid for this web service.", a))
 		return
 	}
-	q, err := parseQuery(r.Form)
-	account, region := caller(r)
 	s.mu.Lock()
+	q, err := parseQuery(r.Form, !s.literal)
+	account, region := caller(r)
 	s.calls++
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	latency := s.latency
 	if len(q.named) == 0 {
 		s.listings++
 	}
@@ -217,6 +257,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hold := s.hold
 	s.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if hold != nil {
 		select {
 		case <-hold:
@@ -289,7 +336,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "InvalidParameterValue", "Invalid value for NextToken")
 			return
 		}
-		for i := q.start; i < len(s.enis); i++ {
+		start := q.start
+		if q.prefix != "" && start == 0 {
+			start, _ = slices.BinarySearchFunc(s.enis, q.prefix, func(x *flowlog.ENI, p string) int { return strings.Compare(x.InterfaceID, p) })
+		}
+		for i := start; i < len(s.enis); i++ {
+			if q.prefix != "" && !strings.HasPrefix(s.enis[i].InterfaceID, q.prefix) {
+				break
+			}
 			if !visible(s.enis[i]) {
 				continue
 			}
@@ -326,10 +380,15 @@ func writeXML(w http.ResponseWriter, status int, v any) {
 // query is a parsed DescribeNetworkInterfaces request.
 type query struct {
 	filters map[string][]string
-	ids     []string // NetworkInterfaceId.N
-	named   []string // every interface id named
-	max     int
-	start   int
+	// patterns are network-interface-id values with wildcards (when
+	// honoured); prefix, when every value is one pattern "<prefix>*", is
+	// where a listing may start in the sorted table.
+	patterns []string
+	prefix   string
+	ids      []string // NetworkInterfaceId.N
+	named    []string // every interface id named
+	max      int
+	start    int
 }
 
 var knownFilters = map[string]bool{
@@ -337,7 +396,7 @@ var knownFilters = map[string]bool{
 	"vpc-id": true, "subnet-id": true, "owner-id": true,
 }
 
-func parseQuery(form map[string][]string) (query, error) {
+func parseQuery(form map[string][]string, wildcards bool) (query, error) {
 	q := query{filters: map[string][]string{}}
 	get := func(k string) string {
 		if v := form[k]; len(v) > 0 {
@@ -360,6 +419,24 @@ func parseQuery(form map[string][]string) (query, error) {
 				break
 			}
 			vals = append(vals, v[0])
+		}
+		if name == "network-interface-id" && wildcards {
+			var lits []string
+			for _, v := range vals {
+				if strings.ContainsAny(v, "*?") {
+					q.patterns = append(q.patterns, v)
+				} else {
+					lits = append(lits, v)
+				}
+			}
+			if len(q.patterns) > 0 && len(lits) == 0 && len(q.filters[name]) == 0 {
+				// Only patterns: a listing among the ids they match.
+				if len(q.patterns) == 1 && strings.IndexAny(q.patterns[0], "*?\\") == len(q.patterns[0])-1 && strings.HasSuffix(q.patterns[0], "*") {
+					q.prefix = strings.TrimSuffix(q.patterns[0], "*")
+				}
+				continue
+			}
+			vals = lits
 		}
 		q.filters[name] = append(q.filters[name], vals...)
 		if name == "network-interface-id" {
@@ -398,6 +475,9 @@ func parseQuery(form map[string][]string) (query, error) {
 // idSet returns the interface ids every answer must be among (sorted, no
 // duplicates), or nil when the query names none.
 func (q *query) idSet() []string {
+	if len(q.patterns) > 0 {
+		return nil // ids and patterns: a listing
+	}
 	var ids []string
 	switch f, ok := q.filters["network-interface-id"]; {
 	case ok:
@@ -411,12 +491,24 @@ func (q *query) idSet() []string {
 	return slices.Compact(ids)
 }
 
+// matchesPattern reports whether id matches one of the wildcard values (*
+// any run of characters, ? one; path.Match's syntax, which ids, holding no
+// '/', meet).
+func (q *query) matchesPattern(id string) bool {
+	for _, p := range q.patterns {
+		if ok, _ := path.Match(p, id); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (q *query) matches(e *flowlog.ENI) bool {
 	for name, vals := range q.filters {
 		ok := false
 		switch name {
 		case "network-interface-id":
-			ok = slices.Contains(vals, e.InterfaceID)
+			ok = slices.Contains(vals, e.InterfaceID) || q.matchesPattern(e.InterfaceID)
 		case "private-ip-address", "addresses.private-ip-address":
 			for _, a := range e.Addresses {
 				if a.Is4() && slices.Contains(vals, a.String()) {
@@ -435,6 +527,9 @@ func (q *query) matches(e *flowlog.ENI) bool {
 		}
 	}
 	if len(q.ids) > 0 && !slices.Contains(q.ids, e.InterfaceID) {
+		return false
+	}
+	if len(q.patterns) > 0 && len(q.filters["network-interface-id"]) == 0 && !q.matchesPattern(e.InterfaceID) {
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package ec2stub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/netip"
@@ -259,5 +260,78 @@ func TestRateLimitAsEC2(t *testing.T) {
 	}
 	if n != 0 { // the synthetic interfaces are in us-east-1
 		t.Fatalf("eu-west-1 lists %d", n)
+	}
+}
+
+// Wildcards in network-interface-id values select ids as EC2's filters do
+// (* any run of characters, ? one), page by page; SetWildcards(false)
+// compares them literally.
+func TestWildcardFilter(t *testing.T) {
+	var enis []*flowlog.ENI
+	for i := range 300 {
+		enis = append(enis, &flowlog.ENI{InterfaceID: fmt.Sprintf("eni-%x%07x", i%16, i)})
+	}
+	stub := ec2stub.NewServer(enis)
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	ec := client(t, srv.URL, "AKIDANY", "us-east-1")
+	list := func(values ...string) []string {
+		var ids []string
+		in := &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(5),
+			Filters: []types.Filter{{Name: aws.String("network-interface-id"), Values: values}}}
+		for {
+			out, err := ec.DescribeNetworkInterfaces(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ni := range out.NetworkInterfaces {
+				ids = append(ids, aws.ToString(ni.NetworkInterfaceId))
+			}
+			if out.NextToken == nil {
+				return ids
+			}
+			in.NextToken = out.NextToken
+		}
+	}
+	seen := map[string]bool{}
+	for d := range 16 {
+		ids := list(fmt.Sprintf("eni-%x*", d))
+		if len(ids) < 18 || len(ids) > 19 {
+			t.Errorf("eni-%x*: %d ids", d, len(ids))
+		}
+		for _, id := range ids {
+			if id[4] != fmt.Sprintf("%x", d)[0] || seen[id] {
+				t.Errorf("eni-%x*: %s", d, id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != len(enis) {
+		t.Errorf("the 16 prefixes listed %d of %d interfaces", len(seen), len(enis))
+	}
+	want := []string{"eni-00000010"}
+	for i := range 16 {
+		want = append(want, fmt.Sprintf("eni-%x%07x", i, i)) // eni-X000000X
+	}
+	slices.Sort(want)
+	if ids := list("eni-?000000?", "eni-00000010"); !slices.Equal(ids, want) {
+		t.Errorf("eni-?000000? and one id: %v, want %v", ids, want)
+	}
+	stub.SetWildcards(false)
+	if ids := list("eni-0*"); len(ids) != 0 {
+		t.Errorf("literal eni-0*: %v", ids)
+	}
+}
+
+func TestSyntheticIndex(t *testing.T) {
+	for _, i := range []int{0, 1, 15, 16, 17, 255, 299_999, 1 << 40} {
+		if got, ok := ec2stub.SyntheticIndex(ec2stub.SyntheticID(i)); !ok || got != i {
+			t.Errorf("SyntheticIndex(SyntheticID(%d)) = %d, %v", i, got, ok)
+		}
+	}
+	for _, id := range []string{"eni-1", "eni-0123456789abcdef0x", "vpc-00000000000000000", "eni-z0000000000000000", "eni-00000000000000000x"} {
+		if _, ok := ec2stub.SyntheticIndex(id); ok {
+			t.Errorf("SyntheticIndex(%q) ok", id)
+		}
 	}
 }

@@ -2,7 +2,10 @@ package ec2stub
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/vpcflow/vpcflow/processor/flowlog"
 )
@@ -52,5 +55,21 @@ func SyntheticAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(subnet >> 8), byte(subnet), byte(4 + i%250)})
 }
 
-// SyntheticID returns the interface id of Synthetic's i-th interface.
-func SyntheticID(i int) string { return fmt.Sprintf("eni-%017x", i) }
+// SyntheticID returns the interface id of Synthetic's i-th interface: 17
+// hex digits, the first i%16 (as evenly spread as real ids' first digit),
+// then i/16.
+func SyntheticID(i int) string { return fmt.Sprintf("eni-%x%016x", i%16, i/16) }
+
+// SyntheticIndex returns i for SyntheticID(i), and false for any other id.
+func SyntheticIndex(id string) (int, bool) {
+	if len(id) != 21 || !strings.HasPrefix(id, "eni-") {
+		return 0, false
+	}
+	lo, err1 := strconv.ParseUint(id[4:5], 16, 8)
+	hi, err2 := strconv.ParseUint(id[5:], 16, 63)
+	if err1 != nil || err2 != nil || hi > math.MaxInt/16 {
+		return 0, false
+	}
+	i := int(hi)*16 + int(lo)
+	return i, SyntheticID(i) == id
+}
