@@ -36,9 +36,10 @@ var _ component.Spooler = (*Sink)(nil)
 //	byte     1 when the body's last newline was left out, else 0
 //	rest     the body, compressed as the Content-Encoding says
 //
-// (strings are a uvarint length and the bytes). Header values and the
-// encoding are stored, not taken from the config, so payloads written
-// before a config change are still sent as they were made.
+// (strings are a uvarint length and the bytes). Header values (the
+// Content-Type among them) and the encoding are stored, not taken from the
+// config, so payloads written before a config change are still sent as
+// they were made.
 const payloadVersion = 1
 
 // Spool switches the sink to spooling into sp (see component.Spooler). It
@@ -57,7 +58,21 @@ func (s *Sink) store(req *request, comp []byte) []byte {
 		raw, trimmed = raw[:len(raw)-1], 1
 	}
 	s.m.batchBytes.Observe(float64(len(raw)))
-	comp = appendPayloadHead(comp[:0], s.comp.contentEncoding(), req.header, req.lines.ends, trimmed == 1)
+	// The Content-Type it would be sent with is stored with the headers,
+	// so that it is sent so whatever the config says then.
+	header := req.header
+	if header.Get("Content-Type") == "" {
+		ctype := s.headers.static.Get("Content-Type")
+		if ctype == "" {
+			ctype = s.ctype
+		}
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Content-Type", ctype)
+	}
+	comp = appendPayloadHead(comp[:0], s.comp.contentEncoding(), header, req.lines.ends, trimmed == 1)
 	comp = s.comp.compress(comp, raw)
 	n := req.n
 	*req.body = (*req.body)[:0]

@@ -35,6 +35,12 @@ func spoolPipeline(t *testing.T, src *sourcetest.Static, url, dir, extra string)
 // lines of their own, indented by 4) and recorder sinks (type rec).
 func spoolPipelineWith(t *testing.T, src *sourcetest.Static, url, dir, extra, sinkKeys string, recs map[string]*sinktest.Recorder) (*processor.Pipeline, *prometheus.Registry) {
 	t.Helper()
+	// encoding: raw and compression: gzip unless sinkKeys set them.
+	for _, k := range []string{"encoding: raw", "compression: gzip"} {
+		if !strings.Contains(sinkKeys, strings.Split(k, ":")[0]+":") {
+			sinkKeys = "    " + k + "\n" + sinkKeys
+		}
+	}
 	cfg, err := processor.ParseConfig([]byte(fmt.Sprintf(`
 sources: {in: {type: static}}
 stages:
@@ -44,8 +50,6 @@ sinks:
     type: http
     inputs: [parse]
     url: %q
-    encoding: raw
-    compression: gzip
     batch: {max_bytes: 4096, timeout: 50ms}
     retry: {initial_interval: 5ms, max_interval: 20ms}
     buffer: {type: disk, path: %q, max_bytes: 1MiB %s}
@@ -173,7 +177,9 @@ func TestSpoolKeepsRequestsAcrossRestart(t *testing.T) {
 	}
 
 	down.Store(false)
-	p, reg = spoolPipeline(t, &sourcetest.Static{}, in.srv.URL, dir, "")
+	// Another encoding and no compression now: what was stored is sent as
+	// it was made.
+	p, reg = spoolPipelineWith(t, &sourcetest.Static{}, in.srv.URL, dir, "", "    encoding: json\n    compression: none", nil)
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +187,11 @@ func TestSpoolKeepsRequestsAcrossRestart(t *testing.T) {
 	for _, l := range want {
 		if !slices.Contains(got, l) {
 			t.Fatalf("line never delivered: %s", l)
+		}
+	}
+	for _, r := range in.requests() {
+		if ct, ce := r.header.Get("Content-Type"), r.header.Get("Content-Encoding"); ct != "text/plain; charset=utf-8" || ce != "gzip" {
+			t.Fatalf("a stored request sent with Content-Type %q, Content-Encoding %q; want the raw encoding's, gzip", ct, ce)
 		}
 	}
 	if d := testkit.Metric(t, reg, "vpcflow_sink_records_delivered_total", "sink", "sumo"); d != float64(len(want)) {
