@@ -273,9 +273,9 @@ func (l *lister) list(ctx context.Context, in *ec2.DescribeNetworkInterfacesInpu
 		}
 		n += len(page)
 		// While listing, count is the most read so far (it sizes the
-		// cache).
-		if seen := l.seen.Add(int64(len(page))); seen > inv.count.Load() {
-			inv.count.Store(seen)
+		// cache); the shards' goroutines raise it, never lower it.
+		seen := l.seen.Add(int64(len(page)))
+		for c := inv.count.Load(); seen > c && !inv.count.CompareAndSwap(c, seen); c = inv.count.Load() {
 		}
 		s.grow()
 		s.store.putMany(page, l.expires, time.Now())
