@@ -220,8 +220,7 @@ func unpack(encoding string, body []byte, want int) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown content encoding %q", encoding)
 	}
-	out := make([]byte, 0, want)
-	out, err := readAllLimit(out, rd, want)
+	out, err := io.ReadAll(io.LimitReader(rd, int64(want)+1))
 	if err != nil {
 		return nil, err
 	}
@@ -229,14 +228,6 @@ func unpack(encoding string, body []byte, want int) ([]byte, error) {
 		return nil, fmt.Errorf("body is %d bytes, want %d", len(out), want)
 	}
 	return out, nil
-}
-
-func readAllLimit(dst []byte, r io.Reader, limit int) ([]byte, error) {
-	buf := bytes.NewBuffer(dst)
-	if _, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1)); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // Send delivers one stored payload (see component.Spooler): as it was made

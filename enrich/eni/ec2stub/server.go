@@ -421,7 +421,9 @@ func parseQuery(form map[string][]string, wildcards bool) (query, error) {
 			vals = append(vals, v[0])
 		}
 		if name == "network-interface-id" && wildcards {
-			var lits []string
+			// Patterns match apart (matchesPattern); the literal ids stay
+			// in the filter, which is kept even when it has none.
+			lits := []string{}
 			for _, v := range vals {
 				if strings.ContainsAny(v, "*?") {
 					q.patterns = append(q.patterns, v)
@@ -429,18 +431,18 @@ func parseQuery(form map[string][]string, wildcards bool) (query, error) {
 					lits = append(lits, v)
 				}
 			}
-			if len(q.patterns) > 0 && len(lits) == 0 && len(q.filters[name]) == 0 {
-				// Only patterns: a listing among the ids they match.
-				if len(q.patterns) == 1 && strings.IndexAny(q.patterns[0], "*?\\") == len(q.patterns[0])-1 && strings.HasSuffix(q.patterns[0], "*") {
-					q.prefix = strings.TrimSuffix(q.patterns[0], "*")
-				}
-				continue
-			}
 			vals = lits
 		}
 		q.filters[name] = append(q.filters[name], vals...)
 		if name == "network-interface-id" {
 			q.named = append(q.named, vals...)
+		}
+	}
+	// One pattern "<prefix>*" and no literal id: a listing may start at
+	// the prefix in the sorted table.
+	if len(q.patterns) == 1 && len(q.filters["network-interface-id"]) == 0 {
+		if rest, ok := strings.CutSuffix(q.patterns[0], "*"); ok && !strings.ContainsAny(rest, "*?\\") {
+			q.prefix = rest
 		}
 	}
 	for n := 1; ; n++ {
@@ -527,9 +529,6 @@ func (q *query) matches(e *flowlog.ENI) bool {
 		}
 	}
 	if len(q.ids) > 0 && !slices.Contains(q.ids, e.InterfaceID) {
-		return false
-	}
-	if len(q.patterns) > 0 && len(q.filters["network-interface-id"]) == 0 && !q.matchesPattern(e.InterfaceID) {
 		return false
 	}
 	return true
