@@ -365,3 +365,60 @@ func TestSpoolGiveUpDeadLetters(t *testing.T) {
 		t.Errorf("delivered_total %v, want 0", d)
 	}
 }
+
+// An intake that hangs: shutdown ends within shutdown_timeout though a
+// stored request is being sent, and the request stays stored; the next
+// run, with the intake answering, delivers every record.
+func TestSpoolShutdownWhileIntakeHangs(t *testing.T) {
+	dir := t.TempDir()
+	var hang atomic.Bool
+	hang.Store(true)
+	release := make(chan struct{})
+	in := newIntake(t, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if !hang.Load() {
+			return false
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	defer close(release)
+	lines := flowLines(0, 200)
+	src := &sourcetest.Static{Batches: []*flowlog.Batch{sourcetest.Lines("p", lines...)}, Endless: true}
+	p, reg := spoolPipelineWith(t, src, in.srv.URL, dir, "", "shutdown_timeout: 2s", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "the batch acknowledged and a stored request hanging at the intake", func() bool {
+		acks, _, _ := src.Acks()
+		return len(acks) == 1 && in.inFlight.Load() > 0 &&
+			testkit.Metric(t, reg, "vpcflow_sink_buffer_records", "sink", "sumo") == float64(len(lines))
+	})
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("shutdown did not end within shutdown_timeout (2s) while the intake hung")
+	}
+	t.Logf("shut down in %v", time.Since(start).Round(time.Millisecond))
+	if acks, _, _ := src.Acks(); acks[0] != nil {
+		t.Fatalf("the stored batch was nacked: %v", acks[0])
+	}
+
+	hang.Store(false)
+	p, _ = spoolPipeline(t, &sourcetest.Static{}, in.srv.URL, dir, "")
+	runInBackground(t, p)("the stored requests delivered")
+	got := in.lines()
+	for _, l := range lines {
+		if !slices.Contains(got, l) {
+			t.Fatalf("line never delivered: %s", l)
+		}
+	}
+}
